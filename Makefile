@@ -1,0 +1,43 @@
+# sitewatch: `make demo` (offline run on the bundled sample) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+OUT    ?= sitewatch-demo
+
+.PHONY: demo test lint bench clean help
+
+help:
+	@echo "make demo   set up .venv and run the offline demo on the bundled sample (-> $(OUT)/)"
+	@echo "make test   set up .venv with test dependencies and run the whole suite"
+	@echo "make bench  run the benchmarks (needs ../shared/data) -> benchmarks/RESULTS.md"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Core install for the demo; the stamp is renewed when pyproject.toml changes.
+$(VENV)/.core-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.core-installed
+
+demo: $(VENV)/.core-installed
+	$(BIN)/sitewatch demo --out $(OUT) --overwrite
+
+test: $(VENV)/.test-installed
+	$(BIN)/ruff check sitewatch tests benchmarks scripts examples
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check sitewatch tests benchmarks scripts examples
+	$(BIN)/mypy
+
+bench: $(VENV)/.test-installed
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache build *.egg-info

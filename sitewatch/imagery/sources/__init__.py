@@ -1,0 +1,56 @@
+"""Registry of imagery sources, picked by name (``--source NAME``).
+
+Sources whose client libraries are optional (pystac-client, sentinelhub) are
+registered by import path and imported only when asked for, so importing
+sitewatch never imports them.
+
+Examples
+--------
+>>> "sample" in available_sources()
+True
+>>> get_source("sample").name
+'sample'
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from sitewatch.errors import ConfigError
+from sitewatch.imagery.sources.base import ImagerySource
+
+__all__ = ["ImagerySource", "available_sources", "get_source", "register_source"]
+
+# name -> "module:Class"; each module may need optional dependencies.
+_SOURCES: dict[str, str] = {
+    "sample": "sitewatch.imagery.sources.sample:SampleSource",
+    "local": "sitewatch.imagery.sources.local:LocalSource",
+}
+
+
+def register_source(name: str, target: str) -> None:
+    """Register a source class by import path ``"package.module:Class"``."""
+    _SOURCES[name] = target
+
+
+def available_sources() -> list[str]:
+    """Registered source names."""
+    return list(_SOURCES)
+
+
+def get_source(name: str, **options: Any) -> ImagerySource:
+    """An instance of the named source, built with ``options``."""
+    try:
+        target = _SOURCES[name]
+    except KeyError:
+        raise ConfigError(f"unknown source {name!r}: choose one of "
+                          f"{', '.join(_SOURCES)}") from None
+    module_name, _, cls_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(f"source {name!r} needs a package that is not installed ({err.name}): "
+                          "pip install 'sitewatch[all]'") from err
+    cls = getattr(module, cls_name)
+    return cls(**options)

@@ -1,0 +1,126 @@
+"""The result of a two-date change run: rasters, change map, regions, provenance."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sitewatch._version import __version__
+from sitewatch.aoi.site import Site
+from sitewatch.attribution import copernicus_attribution
+from sitewatch.detectors.polygons import Region
+from sitewatch.raster import Raster
+from sitewatch.types import ChangeMap, ChangeType
+
+__all__ = ["ChangeResult"]
+
+
+@dataclass
+class ChangeResult:
+    """Everything a change run produced, traceable to its scenes.
+
+    Attributes
+    ----------
+    before, after : Raster
+        The two epochs on one grid.
+    change : ChangeMap
+        The detector's arrays.
+    regions : list of Region
+        Change polygons, largest first.
+    site : Site, optional
+    min_area_m2 : float
+        Minimum mapping unit applied.
+    metrics : dict, optional
+        Accuracy against a reference, when one was given.
+    """
+
+    before: Raster
+    after: Raster
+    change: ChangeMap
+    regions: list[Region]
+    site: Site | None = None
+    min_area_m2: float = 0.0
+    metrics: dict[str, Any] | None = None
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC)
+                         .isoformat(timespec="seconds"))
+
+    @property
+    def changed_area_m2(self) -> float:
+        """Total area of the change mask, geodesic m²."""
+        area = np.broadcast_to(self.before.pixel_area_m2(), self.change.mask.shape)
+        return float(area[self.change.mask].sum())
+
+    @property
+    def scene_ids(self) -> list[str]:
+        return list(self.before.provenance.scene_ids) + list(self.after.provenance.scene_ids)
+
+    @property
+    def attribution(self) -> str:
+        return copernicus_attribution(list(self.before.dates) + list(self.after.dates))
+
+    def mask_raster(self) -> Raster:
+        """Change mask as uint8 raster: 1 change, 0 no change, 255 no data."""
+        m = self.change.mask.astype("uint8")
+        if self.change.valid is not None:
+            m[~self.change.valid] = 255
+        return self._derived(m, ("change",), nodata=255)
+
+    def magnitude_raster(self) -> Raster:
+        return self._derived(self.change.magnitude.astype("float32"), ("magnitude",))
+
+    def _derived(self, data: np.ndarray, names: tuple[str, ...], nodata: float | None = None
+                 ) -> Raster:
+        prov = self.before.provenance.merged(self.after.provenance)
+        prov = type(prov)(prov.source, prov.scene_ids,
+                          {**prov.processing, "detector": self.change.method,
+                           "detector_params": self.change.params})
+        return Raster(data, self.before.transform, self.before.crs, band_names=names,
+                      nodata=nodata, dates=self.before.dates + self.after.dates,
+                      provenance=prov)
+
+    def area_by_type(self) -> dict[str, float]:
+        """Changed area in m² per change type slug."""
+        out: dict[str, float] = {}
+        for r in self.regions:
+            k = ChangeType(r.change_type).slug
+            out[k] = out.get(k, 0.0) + r.area_m2
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary with full provenance."""
+        valid = self.change.valid if self.change.valid is not None else \
+            np.ones(self.change.shape, bool)
+        site_area = float(np.broadcast_to(self.before.pixel_area_m2(), valid.shape)[valid].sum())
+        return {
+            "sitewatch_version": __version__,
+            "created": self.created,
+            "site": None if self.site is None else {"id": self.site.id, "name": self.site.name},
+            "before": {"dates": list(self.before.dates),
+                       "scene_ids": list(self.before.provenance.scene_ids),
+                       "source": self.before.provenance.source,
+                       "processing": self.before.provenance.processing},
+            "after": {"dates": list(self.after.dates),
+                      "scene_ids": list(self.after.provenance.scene_ids),
+                      "source": self.after.provenance.source,
+                      "processing": self.after.provenance.processing},
+            "grid": {"crs": self.before.crs, "transform": list(self.before.transform)[:6],
+                     "width": self.before.width, "height": self.before.height},
+            "bands": list(self.before.band_names),
+            "detector": {"method": self.change.method, "params": self.change.params,
+                         "threshold": self.change.threshold,
+                         "min_area_m2": self.min_area_m2},
+            "results": {
+                "changed_area_m2": round(self.changed_area_m2, 1),
+                "observed_area_m2": round(site_area, 1),
+                "changed_share": round(self.changed_area_m2 / site_area, 6) if site_area else None,
+                "changed_pixels": self.change.change_count,
+                "regions": len(self.regions),
+                "area_by_type_m2": {k: round(v, 1) for k, v in self.area_by_type().items()},
+                "largest_regions": [r.properties() for r in self.regions[:5]],
+            },
+            "metrics": self.metrics,
+            "attribution": self.attribution,
+        }
