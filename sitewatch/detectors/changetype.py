@@ -11,8 +11,8 @@ WATER           water on one date only: ``max(MNDWI_b, MNDWI_a) > 0.1`` and
                 ``|dMNDWI| > 0.2``
 CONSTRUCTION    bare soil appears: ``BSI_a > 0`` and ``dBSI > 0.05`` and
                 ``NDVI_a < 0.25`` (clearing, earthworks, a building site)
-DEMOLITION      built surface gives way to soil or plants: built before
-                (``NDBI_b > -0.05`` and ``NDVI_b < 0.25``) and ``dNDVI > 0.1``
+DEMOLITION      built surface gives way to plants: built before
+                (``NDBI_b > 0.05`` and ``NDVI_b < 0.2``) and ``dNDVI > 0.2``
 ROOF            a new bright surface that is not soil: ``dBright > 0.02`` and
                 ``NDVI_a < 0.25`` and ``BSI_a <= 0``
 PAVING          a new dark impervious surface: ``dBright < -0.01`` and
@@ -24,7 +24,10 @@ OTHER           none of the above
 Thresholds are in index units (NDVI etc. in [-1, 1]) and reflectance
 (brightness, 0-1) and hold for Level-1C and Level-2A alike to first order;
 they are rules of thumb from the indices' literature, not trained, and a
-region takes the most frequent type of its pixels.
+region takes the most frequent type of its pixels. Known limits: seasonal
+greening of dry grass or fields can pass for demolition or vegetation change,
+and roofs vary (dark roofs read as paving); the type is a hint for the analyst,
+not a measurement.
 
 Examples
 --------
@@ -52,7 +55,7 @@ __all__ = ["classify_change", "TYPE_RULES"]
 TYPE_RULES: tuple[tuple[ChangeType, str], ...] = (
     (ChangeType.WATER, "max(MNDWI_b, MNDWI_a) > 0.1 and |dMNDWI| > 0.2"),
     (ChangeType.CONSTRUCTION, "BSI_a > 0 and dBSI > 0.05 and NDVI_a < 0.25"),
-    (ChangeType.DEMOLITION, "NDBI_b > -0.05 and NDVI_b < 0.25 and dNDVI > 0.1"),
+    (ChangeType.DEMOLITION, "NDBI_b > 0.05 and NDVI_b < 0.2 and dNDVI > 0.2"),
     (ChangeType.ROOF, "dBright > 0.02 and NDVI_a < 0.25 and BSI_a <= 0"),
     (ChangeType.PAVING, "dBright < -0.01 and NDVI_a < 0.25 and MNDWI_a < 0"),
     (ChangeType.VEGETATION, "|dNDVI| > 0.1"),
@@ -93,8 +96,8 @@ def classify_change(before: np.ndarray, after: np.ndarray, band_names: Sequence[
             (ChangeType.WATER, (np.maximum(ib["mndwi"], ia["mndwi"]) > 0.1)
              & (np.abs(d["mndwi"]) > 0.2)),
             (ChangeType.CONSTRUCTION, (ia["bsi"] > 0) & (d["bsi"] > 0.05) & (ia["ndvi"] < 0.25)),
-            (ChangeType.DEMOLITION, (ib["ndbi"] > -0.05) & (ib["ndvi"] < 0.25)
-             & (d["ndvi"] > 0.1)),
+            (ChangeType.DEMOLITION, (ib["ndbi"] > 0.05) & (ib["ndvi"] < 0.2)
+             & (d["ndvi"] > 0.2)),
             (ChangeType.ROOF, (d["brightness"] > 0.02) & (ia["ndvi"] < 0.25)
              & (ia["bsi"] <= 0)),
             (ChangeType.PAVING, (d["brightness"] < -0.01) & (ia["ndvi"] < 0.25)

@@ -93,6 +93,9 @@ class CVADetector(StatisticDetector):
     ----------
     threshold, far, bulk, null_family
         See :class:`~sitewatch.detectors.statistic.StatisticDetector`.
+    normalize : bool
+        First map the after image onto the before image's radiometry from
+        IR-MAD invariant pixels (:mod:`sitewatch.detectors.normalize`).
 
     Examples
     --------
@@ -106,6 +109,17 @@ class CVADetector(StatisticDetector):
     """
 
     null_power = 2.0
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return {**super().defaults(), "normalize": False}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.params["normalize"]:
+            from sitewatch.detectors.normalize import IMADNormalization
+
+            self.norm = IMADNormalization()
 
     def statistic(self, state: FitState, before: np.ndarray, after: np.ndarray,
                   valid: np.ndarray) -> np.ndarray:

@@ -13,8 +13,8 @@ invariant pixels define the transformation. MADs are invariant to any
 affine (gain/offset, even band-mixing) change of either image.
 
 Numerical stability (10 highly correlated bands, weights that collapse onto
-few pixels): the spectra are standardised with the first pass's statistics,
-covariances accumulate in float64, a ridge of ``ridge`` x mean variance is
+few pixels): covariances accumulate in float64 and are standardised to
+correlations before the CCA, a ridge of ``ridge`` x mean variance is
 added to both covariance blocks (regularised CCA, Nielsen 2007 sec. IV), the
 CCA is solved by whitening with eigenvalue-floored inverse square roots and an
 SVD (never an explicit inverse of a near-singular matrix), correlations are
@@ -52,7 +52,7 @@ import logging
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from sitewatch.detectors.base import FitState
 from sitewatch.detectors.partial import Partial
@@ -135,7 +135,7 @@ class IRMADFit:
     (True, True)
     """
 
-    def __init__(self, *, max_iter: int = 30, tol: float = 1e-4, ridge: float = 1e-6) -> None:
+    def __init__(self, *, max_iter: int = 50, tol: float = 1e-3, ridge: float = 1e-6) -> None:
         self.max_iter, self.tol, self.ridge = int(max_iter), float(tol), float(ridge)
 
     def initial_state(self) -> FitState:
@@ -145,30 +145,21 @@ class IRMADFit:
         return "irmad" in state
 
     @staticmethod
-    def _z(state: FitState, before: np.ndarray, after: np.ndarray, valid: np.ndarray
-           ) -> np.ndarray:
-        z = np.concatenate([before[:, valid], after[:, valid]], axis=0).astype("float64")
-        if "scale_mean" in state:
-            z -= np.asarray(state["scale_mean"])[:, None]
-            z /= np.asarray(state["scale_std"])[:, None]
-        return z
+    def _z(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        return np.concatenate([before[:, valid], after[:, valid]], axis=0).astype("float64")
 
     @staticmethod
     def chi2_of(state: FitState, z: np.ndarray) -> np.ndarray:
-        """Standardised sum of squared MADs of (2p, n) standardised spectra."""
-        p = z.shape[0] // 2
-        a, b = np.asarray(state["a"]), np.asarray(state["b"])
-        mean = np.asarray(state["mean"])[:, None]
-        zc = z - mean
-        mads = a.T @ zc[:p] - b.T @ zc[p:]
-        var = np.asarray(state["mad_var"])[:, None]
-        return np.sum(mads * mads / var, axis=0)  # type: ignore[no-any-return]
+        """Sum of squared standardised MADs of (2p, n) spectra ``[before; after]``."""
+        m = np.asarray(state["proj"]) @ z
+        m -= np.asarray(state["offset"])[:, None]
+        return np.einsum("ij,ij->j", m, m)  # type: ignore[no-any-return]
 
     def block_stats(self, state: FitState, before: np.ndarray, after: np.ndarray,
                     valid: np.ndarray) -> Partial:
-        z = self._z(state, before, after, valid)
-        if "a" in state:
-            w = stats.chi2.sf(self.chi2_of(state, z), z.shape[0] // 2)
+        z = self._z(before, after, valid)
+        if "proj" in state:
+            w = special.chdtrc(z.shape[0] // 2, self.chi2_of(state, z))
         else:
             w = np.ones(z.shape[1])
         zw = z * w
@@ -182,16 +173,16 @@ class IRMADFit:
         mean = total.sums["wz"] / sw
         cov = total.sums["wzz"] / sw - np.outer(mean, mean)
         p = cov.shape[0] // 2
-        if "scale_mean" not in out:  # first pass: fix the standardisation, then redo it
-            std = np.sqrt(np.maximum(np.diag(cov), 1e-24))
-            out["scale_mean"], out["scale_std"] = mean, std
-            mean = np.zeros_like(mean)
-            cov = cov / np.outer(std, std)
-        a, b, rho = cca_regularized(cov, p, ridge=self.ridge)
+        # standardise (scale-free ridge), solve the CCA, map back to raw units
+        std = np.sqrt(np.maximum(np.diag(cov), 1e-24))
+        a, b, rho = cca_regularized(cov / np.outer(std, std), p, ridge=self.ridge)
+        a, b = a / std[:p, None], b / std[p:, None]
+        sd = np.sqrt(2 * (1 - rho))
+        proj = np.concatenate([a.T, -b.T], axis=1) / sd[:, None]
         it = int(out["irmad_iter"]) + 1
         prev = out.get("rho")
         delta = float(np.max(np.abs(rho - prev))) if prev is not None else np.inf
-        out.update(a=a, b=b, rho=rho, mean=mean, mad_var=2 * (1 - rho), irmad_iter=it)
+        out.update(a=a, b=b, rho=rho, mean=mean, proj=proj, offset=proj @ mean, irmad_iter=it)
         n_eff = sw
         converged = delta < self.tol
         collapsed = n_eff < 20 * p and it > 1
@@ -209,7 +200,7 @@ class IRMADFit:
         """(M, N) chi-square statistic of the MADs; NaN where invalid."""
         out = np.full(valid.shape, np.nan, "float32")
         if valid.any():
-            out[valid] = self.chi2_of(state, self._z(state, before, after, valid))
+            out[valid] = self.chi2_of(state, self._z(before, after, valid))
         return out
 
     def mads(self, state: FitState, before: np.ndarray, after: np.ndarray,
@@ -226,11 +217,9 @@ class IRMADFit:
         >>> fit.mads(st, x, y, ok).shape
         (2, 30, 30)
         """
-        z = self._z(state, before, after, valid)
+        z = self._z(before, after, valid)
         p = z.shape[0] // 2
-        zc = z - np.asarray(state["mean"])[:, None]
-        m = (np.asarray(state["a"]).T @ zc[:p] - np.asarray(state["b"]).T @ zc[p:])
-        m /= np.sqrt(np.asarray(state["mad_var"]))[:, None]
+        m = np.asarray(state["proj"]) @ z - np.asarray(state["offset"])[:, None]
         out = np.full((p, *valid.shape), np.nan, "float32")
         out[:, valid] = m
         return out
@@ -269,7 +258,7 @@ class IRMADDetector(StatisticDetector):
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
-        return {**super().defaults(), "max_iter": 30, "tol": 1e-4, "ridge": 1e-6}
+        return {**super().defaults(), "max_iter": 50, "tol": 1e-3, "ridge": 1e-6}
 
     def __init__(self, **kwargs: Any) -> None:
         chi2_mode = kwargs.get("threshold") == "chi2"

@@ -23,6 +23,7 @@ True
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -103,7 +104,8 @@ def register_detector(name: str, *, summary: str, bands: tuple[str, ...] = (),
         cls.name = name
         cls.summary = summary
         cls.bands = tuple(bands)
-        doc = (cls.__doc__ or summary).strip()
+        doc = inspect.cleandoc(cls.__doc__ or summary)
+        doc = doc.split("\nExamples\n--------")[0].strip()  # help text: no doctests
         _REGISTRY[name] = DetectorInfo(name, cls, summary, doc, tuple(bands), sensor)
         return cls
     return deco
@@ -115,6 +117,9 @@ def _load_all() -> None:
         cva,
         indices,
         irmad,
+        learned,
+        pcakmeans,
+        sar,
     )
 
 

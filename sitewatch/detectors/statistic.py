@@ -112,18 +112,38 @@ class StatisticDetector(Detector):
         """Extra ChangeMap fields (e.g. ``change_type``) for a block; default none."""
         return {}
 
+    #: Optional radiometric normalisation stage run before everything else
+    #: (:class:`~sitewatch.detectors.normalize.IMADNormalization`); set by subclasses.
+    norm: Any = None
+
+    def initial_state(self) -> FitState:
+        st = super().initial_state()
+        if self.norm is not None:
+            st.update(self.norm.initial_state())
+        return st
+
+    def _after(self, state: FitState, after: np.ndarray) -> np.ndarray:
+        return after if self.norm is None else self.norm.transform(state, after)
+
     # -- protocol ------------------------------------------------------------
     def fit_done(self, state: FitState) -> bool:
         return "cut" in state
 
     def block_stats(self, state: FitState, before: np.ndarray, after: np.ndarray,
                     valid: np.ndarray) -> Partial | None:
+        if self.norm is not None and not self.norm.done(state):
+            return self.norm.block_stats(state, before, after, valid)  # type: ignore[no-any-return]
+        after = self._after(state, after)
         if not self.stat_fit_done(state):
             return self.stat_block_stats(state, before, after, valid)
         stat = self.statistic(state, before, after, valid)
         return Partial.of(sums={"hist": STAT_HISTOGRAM.counts(stat[valid] ** self.null_power)})
 
     def end_pass(self, state: FitState, total: Partial | None) -> FitState:
+        if self.norm is not None and not self.norm.done(state):
+            if total is None:
+                raise DetectorError(f"{self.name}: no valid pixel")
+            return self.norm.end_pass(state, total)  # type: ignore[no-any-return]
         if not self.stat_fit_done(state):
             return self.stat_end_pass(state, total)
         if total is None:
@@ -160,6 +180,7 @@ class StatisticDetector(Detector):
         from sitewatch.detectors.base import check_pair
 
         b, a, ok = check_pair(before, after, valid)
+        a = self._after(state, a)
         stat = self.statistic(state, b, a, ok).astype("float32")
         stat[~ok] = np.nan
         cut = float(state["cut"])
@@ -172,6 +193,8 @@ class StatisticDetector(Detector):
         params = {**self.params, "threshold_value": cut, "null": state.get("null"),
                   "fit_passes": state.get("pass"), "bands": list(self.band_names)}
         params.update(state.get("report", {}))
+        if self.norm is not None:
+            params["normalization"] = self.norm.report(state)
         return ChangeMap(magnitude=stat, mask=mask, method=self.name, probability=prob,
                          valid=ok, threshold=cut, params=params,
                          **self.extra_outputs(state, b, a, ok, stat))
