@@ -239,7 +239,10 @@ def compare(rasters: Sequence[Raster | None], *, captions: Sequence[str] | None 
             title: str = "", subtitle: str = "", preset: str | Preset = "double",
             credits: Sequence[str] = (), method: str = "", stretch: Stretch | None = None,
             scalebar: bool = True, north: bool = True, legend: bool = True,
-            axes: Sequence[Axes] | None = None, dpi: int | None = None) -> Figure:
+            axes: Sequence[Axes] | None = None, dpi: int | None = None,
+            index_range: tuple[float, float] | None = None,
+            attribution_dates: Sequence[str] | None = None,
+            legend_types: Sequence[int] = ()) -> Figure:
     """Panels of several rasters on one grid, one shared stretch, overlays and credits.
 
     Parameters
@@ -277,6 +280,12 @@ def compare(rasters: Sequence[Raster | None], *, captions: Sequence[str] | None 
         caller, and the attribution is written inside the last panel.
     dpi : int, optional
         Override the preset's resolution.
+    index_range : (float, float), optional
+        Fixed colour range of index views.
+    attribution_dates : sequence of str, optional
+        Dates for the Copernicus line (default: the rasters' own).
+    legend_types : sequence of int
+        Change types to list in the legend besides those drawn.
 
     Returns
     -------
@@ -304,14 +313,15 @@ def compare(rasters: Sequence[Raster | None], *, captions: Sequence[str] | None 
             raise DataError(f"change mask {types.shape} does not match the rasters {grid.shape}")
     site_geom = _site_geometry(site, grid)
     polys = type_polygons(types, grid.transform) if types is not None else {}
-    credit = credit_lines(dates, extra=credits, method=method)
+    credit = credit_lines(dates if attribution_dates is None else attribution_dates,
+                          extra=credits, method=method)
     if v.kind == "rgb":
         credit[-1] = credit[-1].rstrip(".") + f" · {v.label}, one stretch for all panels."
     lw = p.font_pt / 12
-    handles = legend_handles(list(polys), mode=overlay, site=site_geom is not None,
+    handles = legend_handles(sorted(set(polys) | set(legend_types)), mode=overlay, site=site_geom is not None,
                              linewidth=lw * 1.4) if legend else []
     with house_style(p):
-        pv = prepare_view(list(rasters), v, stretch=stretch)
+        pv = prepare_view(list(rasters), v, stretch=stretch, index_range=index_range)
         fig, axes_, frame = _layout(p, grid, n, captions=captions, title=title,
                                     subtitle=subtitle, index=v.kind == "index", dpi=dpi,
                                     axes=axes, credit=credit, handles=handles)
