@@ -318,8 +318,8 @@ def compare(rasters: Sequence[Raster | None], *, captions: Sequence[str] | None 
     if v.kind == "rgb":
         credit[-1] = credit[-1].rstrip(".") + f" · {v.label}, one stretch for all panels."
     lw = p.font_pt / 12
-    handles = legend_handles(sorted(set(polys) | set(legend_types)), mode=overlay, site=site_geom is not None,
-                             linewidth=lw * 1.4) if legend else []
+    handles = legend_handles(sorted(set(polys) | set(legend_types)), mode=overlay,
+                             site=site_geom is not None, linewidth=lw * 1.4) if legend else []
     with house_style(p):
         pv = prepare_view(list(rasters), v, stretch=stretch, index_range=index_range)
         fig, axes_, frame = _layout(p, grid, n, captions=captions, title=title,
