@@ -25,7 +25,8 @@ Examples
 (3, 400)
 >>> gif = write_gif(frames, Path(tempfile.mkdtemp()) / "t.gif")
 >>> from PIL import Image
->>> Image.open(gif).n_frames
+>>> with Image.open(gif) as im:
+...     im.n_frames
 3
 """
 
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 
     from sitewatch.aoi.site import Site
 
-__all__ = ["render_frames", "write_gif", "write_mp4", "find_ffmpeg", "timelapse"]
+__all__ = ["render_frames", "encode_gif", "write_gif", "write_mp4", "find_ffmpeg", "timelapse"]
 
 log = logging.getLogger(__name__)
 
@@ -172,16 +173,16 @@ def render_frames(rasters: Sequence[Raster | None], *, labels: Sequence[str] | N
     return frames
 
 
-def write_gif(frames: Sequence[np.ndarray], path: str | os.PathLike[str], *,
-              duration_ms: int = 900, hold_last_ms: int = 2000) -> Path:
-    """Write RGB frames as a looping GIF (atomically); one GIF frame per input frame."""
+def encode_gif(frames: Sequence[np.ndarray], *, duration_ms: int = 900,
+               hold_last_ms: int = 2000) -> bytes:
+    """Looping GIF bytes, one GIF frame per input frame, one palette for all frames."""
     from PIL import Image
 
     if not frames:
         raise DataError("no frames to write")
     # one palette for every frame (no colour flicker), from a sample of all frames
-    step = max(1, len(frames) * frames[0].shape[0] // 4000)
-    sample = np.concatenate([f[::step] for f in frames], axis=0)
+    step = max(1, int(np.sqrt(len(frames) * frames[0].shape[0] * frames[0].shape[1] / 2e5)))
+    sample = np.concatenate([f[::step, ::step] for f in frames], axis=0)
     palette = Image.fromarray(sample).quantize(colors=255, method=Image.Quantize.MEDIANCUT)
     images = [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE)
               for f in frames]
@@ -190,8 +191,15 @@ def write_gif(frames: Sequence[np.ndarray], path: str | os.PathLike[str], *,
     images[0].save(buf, format="GIF", save_all=True, append_images=images[1:],
                    duration=durations if len(images) > 1 else hold_last_ms, loop=0,
                    optimize=False, disposal=1)
+    return buf.getvalue()
+
+
+def write_gif(frames: Sequence[np.ndarray], path: str | os.PathLike[str], *,
+              duration_ms: int = 900, hold_last_ms: int = 2000) -> Path:
+    """Write RGB frames as a looping GIF (atomically): see :func:`encode_gif`."""
     path = Path(path)
-    atomic_write_bytes(buf.getvalue(), path)
+    atomic_write_bytes(encode_gif(frames, duration_ms=duration_ms, hold_last_ms=hold_last_ms),
+                       path)
     return path
 
 

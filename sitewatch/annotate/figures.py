@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     from sitewatch.pipeline.result import ChangeResult
 
 __all__ = ["compare", "before_after", "change_figure", "show_raster", "save_figure",
+           "figure_bytes",
            "date_caption", "credit_lines", "raster_extent", "data_aspect"]
 
 log = logging.getLogger(__name__)
@@ -508,6 +509,31 @@ _METADATA_KEYS = {"png": ("Title", "Author", "Description", "Copyright", "Softwa
                   "svg": ("Title", "Creator", "Description", "Rights", "Source")}
 
 
+def figure_bytes(fig: Figure, fmt: str = "png", *, dpi: int | None = None) -> bytes:
+    """The figure encoded as PNG, PDF or SVG with the house settings and metadata."""
+    import matplotlib as mpl
+
+    fmt = fmt.lower()
+    if fmt not in _METADATA_KEYS:
+        raise DataError(f"cannot save a figure as {fmt!r}: use .png, .pdf or .svg")
+    texts = [t.get_text() for t in fig.texts]
+    title = next((t.get_text() for t in fig.texts if t.get_gid() == "title"), "sitewatch figure")
+    attribution = next((t.get_text() for t in fig.texts if t.get_gid() == "attribution"),
+                       " ".join(texts))
+    meta_all = {"Title": title, "Author": "sitewatch", "Creator": f"sitewatch {__version__}",
+                "Software": f"sitewatch {__version__}", "Description": attribution,
+                "Subject": attribution, "Rights": attribution.split("\n")[0],
+                "Copyright": attribution.split("\n")[0], "Keywords": "sitewatch, Sentinel",
+                "Source": "Copernicus Sentinel data"}
+    metadata = {k: meta_all[k] for k in _METADATA_KEYS[fmt]}
+    buf = io.BytesIO()
+    rc: Any = {**house_rc(), "svg.hashsalt": "sitewatch"}
+    with mpl.rc_context(rc):
+        fig.savefig(buf, format=fmt, dpi=dpi or max(int(fig.dpi), 300 if fmt == "png" else 0),
+                    metadata=metadata, facecolor=fig.get_facecolor())
+    return buf.getvalue()
+
+
 def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int | None = None,
                 provenance: Mapping[str, Any] | None = None) -> Path:
     """Save a figure atomically as PNG, PDF or SVG (from the suffix), text kept as text.
@@ -531,28 +557,9 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int | None = 
     -------
     Path
     """
-    import matplotlib as mpl
-
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower() or "png"
-    if fmt not in _METADATA_KEYS:
-        raise DataError(f"cannot save a figure as {fmt!r}: use .png, .pdf or .svg")
-    texts = [t.get_text() for t in fig.texts]
-    title = next((t.get_text() for t in fig.texts if t.get_gid() == "title"), "sitewatch figure")
-    attribution = next((t.get_text() for t in fig.texts if t.get_gid() == "attribution"),
-                       " ".join(texts))
-    meta_all = {"Title": title, "Author": "sitewatch", "Creator": f"sitewatch {__version__}",
-                "Software": f"sitewatch {__version__}", "Description": attribution,
-                "Subject": attribution, "Rights": attribution.split("\n")[0],
-                "Copyright": attribution.split("\n")[0], "Keywords": "sitewatch, Sentinel",
-                "Source": "Copernicus Sentinel data"}
-    metadata = {k: meta_all[k] for k in _METADATA_KEYS[fmt]}
-    buf = io.BytesIO()
-    rc: Any = {**house_rc(), "svg.hashsalt": "sitewatch"}
-    with mpl.rc_context(rc):
-        fig.savefig(buf, format=fmt, dpi=dpi or max(int(fig.dpi), 300 if fmt == "png" else 0),
-                    metadata=metadata, facecolor=fig.get_facecolor())
-    atomic_write_bytes(buf.getvalue(), path)
+    atomic_write_bytes(figure_bytes(fig, fmt, dpi=dpi), path)
     if provenance is not None:
         from sitewatch.annotate.provenance import write_sidecar
 

@@ -72,11 +72,11 @@ def _scene_entries(rasters: Iterable[Raster | None],
     out: dict[str, dict[str, Any]] = {}
     for sc in scenes:
         props = dict(sc.properties or {})
-        out[sc.id] = {"id": sc.id, "date": sc.date, "source": sc.source,
-                      "platform": getattr(sc, "platform", None),
-                      "collection": getattr(sc, "collection", None),
-                      "processing_baseline": next(iter(_baselines(props)), None),
-                      "cloud_cover": props.get("eo:cloud_cover", props.get("cloud_cover"))}
+        out[sc.id] = {"id": sc.id, "date": sc.date, "datetime": sc.datetime, "source": sc.source,
+                      "platform": sc.platform or None, "collection": sc.collection or None,
+                      "processing_baseline": sc.processing_baseline or
+                      next(iter(_baselines(props)), None),
+                      "cloud_cover": sc.cloud_cover}
     for r in rasters:
         if r is None:
             continue
@@ -150,12 +150,13 @@ def provenance_record(*, rasters: Sequence[Raster | None] = (),
 
 
 def result_provenance(result: ChangeResult, *, command: Sequence[str] | None = None,
-                      credits: Sequence[str] = (), **extra: Any) -> dict[str, Any]:
+                      credits: Sequence[str] = (), scenes: Iterable[SceneRecord] = (),
+                      **extra: Any) -> dict[str, Any]:
     """:func:`provenance_record` of a change result (rasters, site and detector)."""
     ch = result.change
     return provenance_record(
         rasters=[result.before, result.after], site=result.site, command=command,
-        credits=credits,
+        credits=credits, scenes=scenes,
         detector={"method": ch.method, "params": ch.params, "threshold": ch.threshold,
                   "min_area_m2": result.min_area_m2, "changed_area_m2":
                   round(result.changed_area_m2, 1), "regions": len(result.regions)},

@@ -6,12 +6,13 @@ import itertools
 
 import numpy as np
 import pytest
-from annotate_helpers import hex_rgb
 from PIL import Image
 
 from sitewatch.annotate.animation import find_ffmpeg, render_frames, timelapse, write_mp4
 from sitewatch.annotate.style import CHANGE_COLOURS
 from sitewatch.types import ChangeType
+
+from .annotate_helpers import hex_rgb
 
 
 def _epochs(rgb_pair, n=5):

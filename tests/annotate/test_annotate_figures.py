@@ -8,7 +8,6 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from annotate_helpers import find_gid, hex_rgb, parse_length_m, render
 from PIL import Image
 from pyproj import Geod, Proj, Transformer
 
@@ -17,6 +16,8 @@ from sitewatch.annotate.figures import before_after, compare, save_figure, show_
 from sitewatch.annotate.style import CHANGE_COLOURS, PRESETS
 from sitewatch.errors import ConfigError, DataError
 from sitewatch.types import ChangeType
+
+from .annotate_helpers import find_gid, hex_rgb, parse_length_m, render
 
 GEOD = Geod(ellps="WGS84")
 
