@@ -21,8 +21,9 @@ construction sitewatch looks for. Two checks give a pixel flagged 8 or 9 back
    of at least ``persistence + 1`` consecutive mostly-clear acquisitions that
    includes this one (a new roof starts such a run, a demolished one ends it).
    "Mostly clear" = at most ``max_neighbour_cloud`` of the window flagged, so a
-   week of overcast does not count as persistence; a passing cloud over the
-   same 10 m pixel in three mostly-clear acquisitions in a row is improbable.
+   week of overcast does not count as persistence. Only objects (connected
+   flagged pixels) at least half persistent are given back: where passing
+   clouds happen to overlap in consecutive scenes, only a sliver of each is.
 2. **Isolated bright object** (single scene): a connected cloud-flagged object
    no larger than ``max_bright_object_m2`` in a window with no cloud shadow,
    no cirrus and no larger cloud. A real cloud that small casts a shadow next
@@ -176,6 +177,22 @@ def _isolated_objects(scl: np.ndarray, policy: CloudScreen, px_area: float) -> n
     return flagged
 
 
+def _mostly_persistent(flagged: np.ndarray, persistent: np.ndarray) -> np.ndarray:
+    """Persistent pixels of the flagged objects that are at least half persistent.
+
+    A roof is persistent as a whole; where a passing cloud happens to cover the
+    same pixels in consecutive scenes, only a sliver of that cloud is.
+    """
+    if not persistent.any():
+        return persistent
+    labels, n = ndimage.label(flagged, structure=np.ones((3, 3)))
+    total = np.bincount(labels.ravel(), minlength=n + 1)
+    hits = np.bincount(labels.ravel(), weights=persistent.ravel(), minlength=n + 1)
+    keep = hits >= 0.5 * np.maximum(total, 1)
+    keep[0] = False
+    return persistent & keep[labels]
+
+
 def _finish(scl: np.ndarray, rescued: np.ndarray, policy: CloudScreen, res_m: float,
             site_mask: np.ndarray | None, counts: dict[str, int]) -> SceneScreen:
     bad = np.isin(scl, list(policy.mask_classes)) & ~rescued
@@ -283,7 +300,7 @@ def screen_stack(scls: Sequence[np.ndarray], dates: Sequence[str], *, res_m: flo
                 for j in near:  # extend the run while the neighbour flags the pixel too
                     still &= flagged[j]
                     run += still
-            persistent = flagged[i] & (run >= policy.persistence + 1)
+            persistent = _mostly_persistent(flagged[i], run >= policy.persistence + 1)
         isolated = _isolated_objects(arr, policy, res_m * res_m) if policy.rescue_isolated \
             else np.zeros(arr.shape, bool)
         rescued = persistent | isolated

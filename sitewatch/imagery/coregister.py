@@ -75,13 +75,21 @@ class Shift:
                 "error": round(self.error, 4)}
 
 
+def _robust_z(a: np.ndarray, ok: np.ndarray, clip: float) -> np.ndarray:
+    med = np.median(a[ok])
+    mad = 1.4826 * np.median(np.abs(a[ok] - med))
+    return np.clip((a - med) / (mad if mad > 0 else 1.0), -clip, clip)
+
+
 def _prepare(img: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Robustly scaled and clipped (so a new bright building cannot dominate), high-passed,
+    zero outside the valid pixels with soft edges, tapered by a Hann window."""
     a = np.where(ok, img, np.nanmedian(img[ok])).astype("float64")
-    a = a - ndimage.gaussian_filter(a, 6.0)
-    sd = a[ok].std()
-    a = (a - a[ok].mean()) / (sd if sd > 0 else 1.0)
+    a = _robust_z(a, ok, 2.5)
+    a = _robust_z(a - ndimage.gaussian_filter(a, 6.0), ok, 2.5)
     a[~ok] = 0.0
-    return a * np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1]))
+    soft = ndimage.gaussian_filter(ok.astype("float64"), 2.0) * ok
+    return a * soft * np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1]))
 
 
 def estimate_shift(reference: np.ndarray, moving: np.ndarray, *, upsample: int = 20,
@@ -105,6 +113,19 @@ def estimate_shift(reference: np.ndarray, moving: np.ndarray, *, upsample: int =
     # spectrum and lets noise win on smooth 10 m imagery.
     shift, error, _ = phase_cross_correlation(_prepare(ref, ok), _prepare(mov, ok),
                                               upsample_factor=upsample, normalization=None)
+    # Second pass without what changed between the images (new buildings, clearing):
+    # pixels far off after the first alignment are left out.
+    r = _robust_z(np.where(ok, ref, np.nanmedian(ref[ok])), ok, 50.0)
+    m = _robust_z(np.where(ok, mov, np.nanmedian(mov[ok])), ok, 50.0)
+    m = ndimage.shift(m, shift, order=1, mode="nearest")
+    resid = np.abs(r - m)
+    changed = resid > 4.0 * max(1.4826 * float(np.median(resid[ok])), 1e-9)
+    changed = ndimage.binary_dilation(changed, iterations=3)
+    ok2 = ok & ~changed
+    if ok2.sum() >= 0.5 * ok.sum() and changed[ok].any():
+        shift, error, _ = phase_cross_correlation(_prepare(ref, ok2), _prepare(mov, ok2),
+                                                  upsample_factor=upsample,
+                                                  normalization=None)
     return Shift(float(shift[0]), float(shift[1]), float(error), res_m)
 
 

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as _dt
+import functools
 import json
 import logging
 import os
@@ -379,7 +380,7 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
         mask = site_mask(site, grid)
         layers, kept = [], []
         for i, sc in enumerate(in_range):
-            layer = attempt(lambda sc=sc: _scl_layer(source, sc, grid), sc)
+            layer = attempt(functools.partial(_scl_layer, source, sc, grid), sc)
             tick("screen", i + 1, len(in_range))
             if layer is not None:
                 layers.append(layer)
@@ -410,7 +411,7 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
     for w, ranked, chosen in plan:
         rasters, clears, used = [], [], []
         for sc in chosen:
-            r = attempt(lambda sc=sc: source.load(sc, grid, bands), sc)
+            r = attempt(functools.partial(source.load, sc, grid, bands), sc)
             done += 1
             tick("load", done, total)
             if r is None:

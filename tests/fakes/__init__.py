@@ -1,1 +1,1 @@
-"""Loopback fake servers that speak the real protocols (STAC, COG byte ranges, PC SAS, Sentinel Hub)."""
+"""Loopback fakes speaking the real protocols: STAC, COG byte ranges, PC SAS, Sentinel Hub."""

@@ -59,16 +59,16 @@ class FakeServer:
 
     def reset(self, world: Path | None = None, *, faults: list[dict[str, Any]] | None = None,
               credentials: dict[str, str] | None = None, sas_ttl: float | None = None,
-              tag: str | None = None) -> str:
+              tag: str | None = None) -> str | None:
         """Serve ``world`` with no faults and an empty log; returns the URL tag of its files.
 
         A new tag per call (default) gives every test its own file URLs, so GDAL's
         per-process cache of remote files never answers for the server.
         """
-        tag = tag or f"w{uuid.uuid4().hex[:10]}"
-        payload: dict[str, Any] = {"faults": faults or [], "tag": tag}
-        if world is not None:
-            payload["world"] = str(world)
+        payload: dict[str, Any] = {"faults": faults or []}
+        if world is not None:  # without a world: keep serving the current one, same URLs
+            tag = tag or f"w{uuid.uuid4().hex[:10]}"
+            payload.update({"world": str(world), "tag": tag})
         if credentials is not None:
             payload["credentials"] = credentials
         if sas_ttl is not None:
@@ -93,6 +93,11 @@ class FakeServer:
     def faults_state(self) -> list[dict[str, Any]]:
         r = self._session.get(f"{self.url}/_control/log", timeout=30)
         return list(r.json()["faults"])
+
+    def issued_secrets(self) -> list[str]:
+        """Every OAuth access token and SAS signature the server has handed out."""
+        r = self._session.get(f"{self.url}/_control/log", timeout=30)
+        return list(r.json()["secrets"])
 
     def bytes_served(self, path_contains: str = "") -> int:
         return sum(e["bytes"] for e in self.log() if path_contains in e["path"])

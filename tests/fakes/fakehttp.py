@@ -6,8 +6,10 @@ can dead-lock against a server in its own process, so tests start it with
 
 Faults are rules matched in order against each request; a rule answers
 instead of the route (``status`` with ``headers``/``body``), delays the answer
-(``delay`` seconds), or cuts the body short (``cut_body``: bytes sent before
-the connection is closed). ``times`` limits how often a rule fires.
+(``delay`` seconds), cuts the body short (``cut_body``: bytes sent before
+the connection is closed), serves a file as if truncated (``truncate``: the
+fraction kept) or with garbage after a byte offset (``scramble_after``).
+``times`` limits how often a rule fires.
 """
 
 from __future__ import annotations
@@ -129,6 +131,10 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                                 content_type=fault.get("content_type", "text/plain"))
             else:
                 resp = self._route(req)
+            if fault and resp.file is not None and fault.get("truncate"):
+                resp.file_size = int(resp.file.stat().st_size * float(fault["truncate"]))
+            if fault and resp.file is not None and fault.get("scramble_after") is not None:
+                resp.scramble_after = int(fault["scramble_after"])  # type: ignore[attr-defined]
             cut = fault.get("cut_body") if fault else None
             try:
                 self._send(req, resp, entry, cut)
@@ -172,6 +178,12 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                 else:
                     data = b"" if req.method == "HEAD" else resp.file.read_bytes()[:size]
                     resp.headers["Content-Length"] = str(size)
+                after = getattr(resp, "scramble_after", None)
+                if after is not None and data:
+                    start = rng[0] if rng is not None else 0
+                    junk = bytes((i * 7919 + 13) % 251 for i in range(len(data)))
+                    data = bytes(d if start + i < after else j
+                                 for i, (d, j) in enumerate(zip(data, junk, strict=True)))
                 resp.headers.setdefault("Content-Type", "image/tiff")
                 resp.headers["Accept-Ranges"] = "bytes"
                 body = data

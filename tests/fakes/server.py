@@ -14,10 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fakehttp import Request, Response, State, serve  # noqa: E402
-
 import sh_routes  # noqa: E402
 import stac_routes  # noqa: E402
+from fakehttp import Request, Response, State, serve  # noqa: E402
 
 
 def _control(state: State) -> None:
@@ -26,7 +25,8 @@ def _control(state: State) -> None:
         with state.lock:
             state.log.clear()
             state.faults[:] = list(p.get("faults", []))
-            keep = {k: state.extra[k] for k in ("tokens", "sas") if k in state.extra}
+            keep = {k: state.extra[k] for k in ("tokens", "sas", "world", "root")
+                    if k in state.extra}
             state.extra.clear()
             state.extra.update(keep)
             if p.get("world"):
@@ -49,7 +49,9 @@ def _control(state: State) -> None:
     def log(req: Request) -> Response:
         with state.lock:
             return Response(200, {"log": list(state.log),
-                                  "faults": [dict(f) for f in state.faults]})
+                                  "faults": [dict(f) for f in state.faults],
+                                  "secrets": sorted(state.extra.get("tokens", set()))
+                                  + sorted(state.extra.get("sas", {}))})
 
     def expire_sas(req: Request) -> Response:
         with state.lock:

@@ -24,10 +24,9 @@ from typing import Any
 import numpy as np
 import rasterio
 from affine import Affine
+from fakehttp import Request, Response, State
 from rasterio.io import MemoryFile
 from rasterio.warp import Resampling, reproject
-
-from fakehttp import Request, Response, State
 
 
 def _err(status: int, message: str, reason: str = "Bad Request", code: str = "COMMON_EXCEPTION"

@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 import rasterio
 import rasterio.warp
+import shapely
 from affine import Affine
 from pyproj import Transformer
 from rasterio.io import MemoryFile
 from rasterio.shutil import copy as rio_copy
 from shapely.geometry import box, mapping
-from shapely.ops import transform as shp_transform
 
 EPSG = 32651
 TILE_X0, TILE_Y0 = 614980.0, 4433020.0  # upper-left corner, on the 20/60 m lattice
@@ -187,7 +187,8 @@ def _write_cog(path: Path, data: np.ndarray, res: float, dtype: str, nodata: flo
 def tile_footprint() -> dict[str, Any]:
     t = Transformer.from_crs(EPSG, 4326, always_xy=True)
     poly = box(TILE_X0, TILE_Y0 - TILE_SIZE_M, TILE_X0 + TILE_SIZE_M, TILE_Y0)
-    return mapping(shp_transform(lambda xx, yy: t.transform(xx, yy), poly.segmentize(500)))
+    return mapping(shapely.transform(poly.segmentize(500), lambda xx, yy: t.transform(xx, yy),
+                                     interleaved=False))
 
 
 def scene_reflectance(spec: SceneSpec, world: WorldSpec, band: str, res: float,

@@ -79,8 +79,9 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def sh_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Plain-http OAuth to the loopback fake, and no sentinelhub config file touched."""
+def sh_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Plain-http OAuth to the loopback fake; sentinelhub's config file lives in a temp dir."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     monkeypatch.setenv("SH_CLIENT_ID", "test-client")
     monkeypatch.setenv("SH_CLIENT_SECRET", "test-secret")

@@ -30,10 +30,11 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from sitewatch.errors import ConfigError, CredentialsError, FetchError
+from sitewatch.errors import ConfigError, CredentialsError, FetchError, RateLimitError
 from sitewatch.imagery.gdal_env import HttpSettings
 from sitewatch.imagery.sources.cog import public_url
 from sitewatch.imagery.sources.stac import StacSource
@@ -127,6 +128,15 @@ class PlanetaryComputerSource(StacSource):
                     f"{container} (HTTP {code}): set PC_SDK_SUBSCRIPTION_KEY if your access "
                     "needs one") from err
             raise FetchError(f"the Planetary Computer token API failed (HTTP {code}) for "
+                             f"{account}/{container}: try again later") from err
+        except requests.exceptions.RetryError as err:  # status retries used up
+            m = re.search(r"too many (\d{3}) error", str(err))
+            code_s = m.group(1) if m else "5xx"
+            if code_s == "429":
+                raise RateLimitError("the Planetary Computer token API keeps answering HTTP "
+                                     "429 Too Many Requests: wait a few minutes and run again"
+                                     ) from err
+            raise FetchError(f"the Planetary Computer token API failed (HTTP {code_s}) for "
                              f"{account}/{container}: try again later") from err
         except requests.RequestException as err:
             raise FetchError(f"cannot reach the Planetary Computer token API at "

@@ -66,6 +66,7 @@ from sitewatch.errors import (
 )
 from sitewatch.imagery.gdal_env import HttpSettings
 from sitewatch.imagery.radiometry import Harmonisation
+from sitewatch.imagery.redact import install_redaction
 from sitewatch.imagery.scene import SceneRecord
 from sitewatch.imagery.sources.base import ImagerySource
 from sitewatch.imagery.sources.cog import public_url
@@ -153,7 +154,7 @@ class SentinelHubSource(ImagerySource):
             raise ConfigError(f"unknown product {product!r}: use {' or '.join(PRODUCTS)}")
         self.product = product
         if product == "s1-grd":
-            self.cloud_band = None  # type: ignore[misc]
+            self.cloud_band = None  # type: ignore[misc,assignment]
         self.url = (url or os.environ.get(self.url_env) or self.default_url).rstrip("/")
         self.token_url = (token_url or os.environ.get(self.token_env) or self.default_token_url)
         for what, value, env in (("endpoint", self.url, self.url_env),
@@ -161,6 +162,7 @@ class SentinelHubSource(ImagerySource):
             if not value.startswith(("http://", "https://")):
                 raise ConfigError(f"{self.name} {what} {value!r} is not an http(s) URL: fix it "
                                   f"or {env}")
+        install_redaction()
         self.profile = profile
         self.http = http or HttpSettings.from_env()
         self.max_cloud = max_cloud
@@ -331,10 +333,10 @@ class SentinelHubSource(ImagerySource):
                   t + _dt.timedelta(seconds=_SCENE_WINDOW_S))
         if self.product == "s2-l2a":
             script = s2_evalscript(bands)
-            extra = {"processing": {"harmonizeValues": True}}
+            extra: dict[str, Any] = {"processing": {"harmonizeValues": True}}
         else:
             script = s1_evalscript(bands)
-            extra = {"processing": dict(_S1_PROCESSING)}
+            extra = {"processing": dict[str, Any](_S1_PROCESSING)}
         epsg = int(grid.crs.split(":")[1]) if grid.crs.startswith("EPSG:") else None
         if epsg is None:
             raise DataError(f"grid CRS {grid.crs} has no EPSG code: use the site's UTM grid")

@@ -27,6 +27,7 @@ from sitewatch.aoi.site import Site
 from sitewatch.errors import ConfigError, CredentialsError, FetchError, RateLimitError
 from sitewatch.imagery.gdal_env import HttpSettings
 from sitewatch.imagery.radiometry import Harmonisation, dn_to_reflectance, harmonisation_for
+from sitewatch.imagery.redact import install_redaction
 from sitewatch.imagery.scene import SceneRecord
 from sitewatch.imagery.sources.base import ImagerySource
 from sitewatch.imagery.sources.cog import CogReader, public_url
@@ -62,6 +63,7 @@ class StacSource(ImagerySource):
         self.max_workers = max(1, max_workers)
         self.max_cloud = max_cloud
         self._client: Any = None
+        install_redaction()
         self.reader = CogReader(self.http, provider=self.name, resign=self._resign_hook())
 
     # -- identity -------------------------------------------------------------------
@@ -85,8 +87,11 @@ class StacSource(ImagerySource):
         except ImportError as err:
             raise ConfigError(f"source {self.name!r} needs pystac-client: pip install "
                               "'sitewatch[stac]'") from err
-        io = StacApiIO(timeout=self.http.requests_timeout(), max_retries=self.http.urllib3_retry())
-        self._client = self._guard(lambda: Client.open(self.url, stac_io=io),
+        timeout = self.http.requests_timeout()
+        io = StacApiIO(timeout=timeout, max_retries=self.http.urllib3_retry())
+        # Client.open resets the StacApiIO's timeout to its own argument: pass it again,
+        # or a server that stops answering hangs the run.
+        self._client = self._guard(lambda: Client.open(self.url, stac_io=io, timeout=timeout),
                                    "open the catalogue")
         return self._client
 
@@ -100,6 +105,15 @@ class StacSource(ImagerySource):
             return fn()
         except APIError as err:
             code = getattr(err, "status_code", None)
+            if code is None:  # pystac-client wraps connection errors and timeouts too
+                low = str(err).lower()
+                if "timed out" in low or "timeout" in low:
+                    raise FetchError(f"{where} did not answer within {self.http.timeout:g} s to "
+                                     f"{doing} (tried {self.http.retries + 1} times): try "
+                                     "again, or raise SITEWATCH_HTTP_TIMEOUT") from err
+                raise FetchError(f"cannot reach {where} to {doing} (connection failed after "
+                                 f"{self.http.retries + 1} tries): check your network "
+                                 f"connection, or --endpoint / {self.url_env}") from err
             if code == 429:
                 raise RateLimitError(f"{where} keeps answering HTTP 429 Too Many Requests "
                                      f"(tried {self.http.retries + 1} times) to {doing}: wait a "
