@@ -130,7 +130,7 @@ def render_frames(rasters: Sequence[Raster | None], *, labels: Sequence[str] | N
     captions = []
     for r, lab in zip(rasters, labels, strict=True):
         cap = date_caption(r)
-        captions.append(f"{lab} · {cap}" if lab and not cap.startswith(lab) else cap)
+        captions.append(f"{lab} · {cap}" if lab and not cap.startswith(f"{lab} ·") else cap)
     if len(set(captions)) < n:  # every frame must say which epoch it is
         captions = [f"{i + 1}/{n} · {c}" for i, c in enumerate(captions)]
     types = None

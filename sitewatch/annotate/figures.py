@@ -118,7 +118,8 @@ def date_caption(r: Raster | None, role: str = "") -> str:
         return " · ".join(head + ["no clear observation"])
     epoch = r.attrs.get("epoch")
     dates = sorted(set(r.dates))
-    if epoch and str(epoch) not in dates:
+    # a yearly epoch "2015" adds nothing to a single date 2015-09-18
+    if epoch and (len(dates) != 1 or not dates[0].startswith(str(epoch))):
         head.append(str(epoch))
     if len(dates) == 1:
         head.append(dates[0])
@@ -389,7 +390,7 @@ def _layout(p: Preset, grid: Raster, n: int, *, captions: Sequence[str], title: 
     if title or subtitle:
         head_h += 0.3 * line
     panels_h = nrows * (cap_h + ph) + (nrows - 1) * gap * 0.6
-    cbar_h = 2.6 * line if index else 0.0
+    cbar_h = 3.1 * line if index else 0.0
     legend_rows = _legend_rows(handles, p, p.width_in - 2 * margin)
     legend_h = (legend_rows * 1.25 + 0.7) * p.small_pt * 1.3 / 72 if legend_rows else 0.0
     lines = [w for c in credit for w in _wrap(c, p.width_in - 2 * margin, p.small_pt)]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sitewatch.annotate.overlay import change_label, draw_changes, draw_site
-from sitewatch.annotate.style import TEXT_COLOUR, Preset, format_area, get_preset
+from sitewatch.annotate.style import TEXT_COLOUR, Preset, format_area, get_preset, halo
 from sitewatch.raster import Raster
 
 if TYPE_CHECKING:
@@ -152,6 +152,10 @@ def zoom_inset(ax: Any, image: np.ndarray, grid: Raster, region: Region, *,
     if label.get_window_extent(renderer).width > 0.92 * ins.get_window_extent(renderer).width:
         label.set_text(callout_text(region).replace(", ", ",\n", 1))
     ind = ax.indicate_inset_zoom(ins, edgecolor="#FFFFFF", alpha=1.0, lw=0.8)
+    rect = getattr(ind, "rectangle", None)
+    for artist in [rect, *(getattr(ind, "connectors", None) or ())]:
+        if artist is not None:  # white with a dark halo: visible on any ground
+            artist.set_path_effects(halo(1.4))
     for artist in getattr(ind, "connectors", None) or ():
         artist.set_linewidth(0.6)
     return ins
@@ -199,8 +203,9 @@ def add_callouts(ax: Any, regions: Sequence[Region], *, preset: str | Preset = "
                 ha="left" if dx > 0 else ("right" if dx < 0 else "center"),
                 va="bottom" if dy > 0 else ("top" if dy < 0 else "center"),
                 bbox={"boxstyle": "round,pad=0.2", "fc": "#FFFFFF", "ec": "none", "alpha": 0.88},
-                arrowprops={"arrowstyle": "-", "color": "#FFFFFF", "lw": 0.7,
-                            "shrinkA": 0, "shrinkB": 1},
+                arrowprops={"arrowstyle": "-", "color": "#1A1A1A", "lw": 0.6,
+                            "shrinkA": 0, "shrinkB": 1,
+                            "path_effects": halo(1.3, colour="#FFFFFF", alpha=0.9)},
                 gid="callout", annotation_clip=False)
             box = ann.get_window_extent(renderer)
             inside = (box.x0 >= ax_box.x0 + 2 and box.x1 <= ax_box.x1 - 2

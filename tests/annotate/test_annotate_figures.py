@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -243,3 +244,34 @@ def test_png_bytes_are_a_real_png(rgb_pair, tmp_path):
     with Image.open(io.BytesIO(path.read_bytes())) as im:
         assert im.format == "PNG" and im.mode in ("RGBA", "RGB")
         assert "Contains modified Copernicus" in im.info.get("Description", "")
+
+
+def test_zoom_inset_and_callouts_are_labelled_and_never_overlap(rgb_pair):
+    from sitewatch.detectors.polygons import regions_from_mask
+
+    before, after = rgb_pair(shape=(120, 160))
+    types = np.zeros(before.shape, "uint8")
+    types[20:32, 20:34] = ChangeType.PAVING      # the largest
+    types[80:88, 120:130] = ChangeType.ROOF
+    types[60:66, 60:67] = ChangeType.CONSTRUCTION
+    types[100:104, 20:25] = ChangeType.DEMOLITION
+    regions = regions_from_mask(types > 0, before.transform, before.crs, change_type=types)
+    fig = before_after(before, after, change_type=types, regions=regions, inset=True,
+                       callouts=4, preset="double")
+    render(fig)
+    ax = fig.axes[1]
+    (inset,) = [a for a in ax.child_axes if a.get_gid() == "zoom-inset"]
+    labels = [t for t in fig.findobj(lambda a: a.get_gid() == "callout")]
+    (caption,) = [t.get_text().replace("\n", " ") for t in labels if t.axes is inset]
+    assert caption == "new paving, 16,800 m²"  # 12 x 14 pixels of 10 m x 10 m
+    others = {t.get_text() for t in labels if t.axes is ax}
+    assert len(others) >= 2 and all(re.fullmatch(r"[a-z /]+, [\d,]+ m²", o) for o in others)
+    # the inset magnifies at least twice
+    zoom = (ax.get_xlim()[1] - ax.get_xlim()[0]) / (inset.get_xlim()[1] - inset.get_xlim()[0])
+    assert zoom * inset.get_position().width / ax.get_position().width >= 1.99
+    boxes = [t.get_window_extent() for t in labels if t.axes is ax]
+    panel, ins = ax.get_window_extent(), inset.get_window_extent()
+    for i, b in enumerate(boxes):
+        assert panel.x0 <= b.x0 and b.x1 <= panel.x1 and panel.y0 <= b.y0 and b.y1 <= panel.y1
+        assert not b.overlaps(ins)
+        assert not any(b.overlaps(o) for o in boxes[i + 1:])
