@@ -64,6 +64,7 @@ from sitewatch.errors import (
     QuotaExceededError,
     RateLimitError,
 )
+from sitewatch.imagery.acquisitions import group_acquisitions, tile_ids
 from sitewatch.imagery.gdal_env import HttpSettings
 from sitewatch.imagery.radiometry import Harmonisation
 from sitewatch.imagery.redact import install_redaction
@@ -302,10 +303,10 @@ class SentinelHubSource(ImagerySource):
             return list(it)
 
         feats = self._call(run, "search the catalogue")
-        out = [self._record(f) for f in feats]
+        out = group_acquisitions([self._record(f) for f in feats], site.geometry)
         log.info("%s: %d %s scenes between %s and %s", self.name, len(out), self.product, start,
                  end)
-        return sorted(out, key=lambda s: (s.datetime, s.id))
+        return out
 
     def _record(self, feat: dict[str, Any]) -> SceneRecord:
         p = feat.get("properties", {})
@@ -391,7 +392,7 @@ class SentinelHubSource(ImagerySource):
                          "relative_orbit": scene.properties.get("relative_orbit")})
         return Raster(np.stack(data).astype("float32"), grid.transform, grid.crs,
                       band_names=tuple(bands), dates=(scene.date,),
-                      provenance=Provenance(self.name, (scene.id,), proc))
+                      provenance=Provenance(self.name, tuple(tile_ids(scene)), proc))
 
 
 def requests_timeout() -> tuple[type[BaseException], ...]:
