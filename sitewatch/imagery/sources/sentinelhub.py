@@ -48,6 +48,7 @@ import datetime as _dt
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -170,6 +171,7 @@ class SentinelHubSource(ImagerySource):
         self.max_rate_retries = max_rate_retries
         self._config: Any = None
         self._collection: Any = None
+        self._lock = threading.Lock()  # scenes are loaded from several threads
 
     # -- identity ---------------------------------------------------------------------
     def cache_identity(self) -> dict[str, Any]:
@@ -190,6 +192,10 @@ class SentinelHubSource(ImagerySource):
 
     def config(self) -> Any:
         """The SHConfig: credentials from sentinelhub's profile/env, endpoints from sitewatch."""
+        with self._lock:
+            return self._make_config()
+
+    def _make_config(self) -> Any:
         if self._config is not None:
             return self._config
         sh = self._sh()
@@ -215,6 +221,10 @@ class SentinelHubSource(ImagerySource):
         return cfg
 
     def collection(self) -> Any:
+        with self._lock:
+            return self._make_collection()
+
+    def _make_collection(self) -> Any:
         if self._collection is None:
             sh = self._sh()
             base = (sh.DataCollection.SENTINEL2_L2A if self.product == "s2-l2a"
