@@ -355,9 +355,11 @@ def compare(rasters: Sequence[Raster | None], *, captions: Sequence[str] | None 
             if callouts > skip:
                 add_callouts(after_ax, regions[skip:callouts], preset=p)
         if frame is None:  # caller's axes
+            from sitewatch.annotate.style import halo
+
             axes_[-1].text(0.99, 0.01, " ".join(credit), transform=axes_[-1].transAxes,
                            fontsize=p.small_pt * 0.8, ha="right", va="bottom", color="#ffffff",
-                           wrap=True, gid="attribution")
+                           wrap=True, gid="attribution", path_effects=halo(1.5))
             return axes_[0].figure  # type: ignore[return-value]
         _decorate(fig, frame, p, title=title, subtitle=subtitle, handles=handles,
                   colorbar=(im, v.label) if v.kind == "index" else None)

@@ -11,6 +11,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from sitewatch.detectors.polygons import Region
 
 __all__ = ["callout_text", "zoom_inset", "add_callouts"]
+
+log = logging.getLogger(__name__)
 
 
 def callout_text(region: Region) -> str:
@@ -215,4 +218,6 @@ def add_callouts(ax: Any, regions: Sequence[Region], *, preset: str | Preset = "
                 placed.append(ann)
                 break
             ann.remove()
+        else:
+            log.debug("no room for the callout of region %s: left unlabelled", region.id)
     return placed
