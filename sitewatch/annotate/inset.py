@@ -126,7 +126,14 @@ def zoom_inset(ax: Any, image: np.ndarray, grid: Raster, region: Region, *,
     ix, iy = _corner(window, grid, w, h, polygons)
     ins = ax.inset_axes((ix, iy, w, h))
     ins.set_gid("zoom-inset")
-    kw: dict[str, Any] = {"extent": raster_extent(grid), "interpolation": "nearest",
+    # draw only the pixels of the window (a full tile would be heavy for a small inset)
+    inv = ~grid.transform
+    cols, rows = zip(inv @ (x0, y1), inv @ (x1, y0), strict=True)
+    r0, r1 = max(int(np.floor(min(rows))) - 1, 0), min(int(np.ceil(max(rows))) + 1, grid.height)
+    c0, c1 = max(int(np.floor(min(cols))) - 1, 0), min(int(np.ceil(max(cols))) + 1, grid.width)
+    crop = grid.window(r0, c0, r1 - r0, c1 - c0)
+    image = image[r0:r1, c0:c1]
+    kw: dict[str, Any] = {"extent": raster_extent(crop), "interpolation": "nearest",
                           "origin": "upper", "aspect": aspect}
     if image.ndim == 2 and pv is not None:
         from matplotlib import colormaps
