@@ -117,7 +117,7 @@ def render_frames(rasters: Sequence[Raster | None], *, labels: Sequence[str] | N
     width_px : int
         Frame width in pixels.
     """
-    from sitewatch.annotate.figures import compare, date_caption, fit_for_display
+    from sitewatch.annotate.figures import compare, date_caption, fit_for_display, wrap_caption
 
     n = len(rasters)
     present = [r for r in rasters if r is not None]
@@ -163,8 +163,8 @@ def render_frames(rasters: Sequence[Raster | None], *, labels: Sequence[str] | N
             patch.remove()
         im.set_data(fit_for_display(pv.images[k], panel_px))
         gap_text.set_visible(rasters[k] is None)
-        ax.set_title(captions[k], loc="left", fontsize=p.font_pt, fontweight="bold",
-                     pad=p.font_pt * 0.35, gid="frame-date")
+        ax.set_title(wrap_caption(captions[k], ax, p), loc="left", fontsize=p.font_pt,
+                     fontweight="bold", pad=p.font_pt * 0.35, gid="frame-date")
         ft = _frame_types(k, first_change=first_change, types=types, n=n)
         if ft is not None and ft.any():
             draw_changes(ax, ft, first.transform, mode=overlay, linewidth=lw)

@@ -149,6 +149,13 @@ def _wrap(text: str, width_in: float, font_pt: float) -> list[str]:
     return textwrap.wrap(text, chars) or [""]
 
 
+def wrap_caption(text: str, ax: Axes, preset: str | Preset) -> str:
+    """A panel caption broken into lines that fit the panel's width."""
+    p = get_preset(preset)
+    width_in = ax.get_position().width * ax.figure.get_figwidth()  # type: ignore[union-attr]
+    return "\n".join(_wrap(text, width_in, p.font_pt))
+
+
 def _prepare_axes_panel(ax: Axes, r: Raster) -> None:
     ax.set_xlim(r.bounds[0], r.bounds[2])
     ax.set_ylim(r.bounds[1], r.bounds[3])
@@ -362,8 +369,8 @@ def compare(rasters: Sequence[Raster | None], *, captions: Sequence[str] | None 
         for i, (ax, img, cap) in enumerate(zip(axes_, pv.images, captions, strict=True)):
             _prepare_axes_panel(ax, grid)
             im = _draw_image(ax, img, grid, pv)
-            ax.set_title(cap, loc="left", fontsize=p.font_pt, pad=p.font_pt * 0.35,
-                         color=TEXT_COLOUR)
+            ax.set_title(wrap_caption(cap, ax, p), loc="left", fontsize=p.font_pt,
+                         pad=p.font_pt * 0.35, color=TEXT_COLOUR)
             if polys and (overlay_on == "all" or i == n - 1):
                 draw_changes(ax, types, grid.transform, mode=overlay, linewidth=lw,  # type: ignore[arg-type]
                              polygons=polys)

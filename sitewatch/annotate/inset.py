@@ -154,8 +154,11 @@ def zoom_inset(ax: Any, image: np.ndarray, grid: Raster, region: Region, *,
                      linewidth=p.font_pt / 7, polygons=polygons)
     if site is not None:
         draw_site(ins, site, grid.crs)
-    label = ins.text(0.03, 0.03, callout_text(region), transform=ins.transAxes,
-                     fontsize=p.small_pt, ha="left", va="bottom", color=TEXT_COLOUR,
+    # the caption goes to the end of the inset away from the region
+    low = region.geometry.centroid.y < (y0 + y1) / 2
+    label = ins.text(0.03, 0.97 if low else 0.03, callout_text(region), transform=ins.transAxes,
+                     fontsize=p.small_pt, ha="left", va="top" if low else "bottom",
+                     color=TEXT_COLOUR,
                      gid="callout", bbox={"boxstyle": "round,pad=0.2", "fc": "#FFFFFF",
                                           "ec": "none", "alpha": 0.88})
     renderer = _renderer(ax.figure)
