@@ -117,7 +117,7 @@ def render_frames(rasters: Sequence[Raster | None], *, labels: Sequence[str] | N
     width_px : int
         Frame width in pixels.
     """
-    from sitewatch.annotate.figures import compare, date_caption
+    from sitewatch.annotate.figures import compare, date_caption, fit_for_display, wrap_caption
 
     n = len(rasters)
     present = [r for r in rasters if r is not None]
@@ -156,14 +156,15 @@ def render_frames(rasters: Sequence[Raster | None], *, labels: Sequence[str] | N
                        bbox={"boxstyle": "round,pad=0.3", "fc": "#FFFFFF", "ec": "none",
                              "alpha": 0.85}, visible=False)
     lw = max(p.font_pt / 12, 2.2 * 72 / fig.dpi)  # at least 2.2 px on small frames
+    panel_px = ax.get_position().width * fig.get_figwidth() * fig.dpi
     frames = []
     for k in range(n):
         for patch in [pt for pt in ax.patches if str(pt.get_gid()).startswith("change-")]:
             patch.remove()
-        im.set_data(pv.images[k])
+        im.set_data(fit_for_display(pv.images[k], panel_px))
         gap_text.set_visible(rasters[k] is None)
-        ax.set_title(captions[k], loc="left", fontsize=p.font_pt, fontweight="bold",
-                     pad=p.font_pt * 0.35, gid="frame-date")
+        ax.set_title(wrap_caption(captions[k], ax, p), loc="left", fontsize=p.font_pt,
+                     fontweight="bold", pad=p.font_pt * 0.35, gid="frame-date")
         ft = _frame_types(k, first_change=first_change, types=types, n=n)
         if ft is not None and ft.any():
             draw_changes(ax, ft, first.transform, mode=overlay, linewidth=lw)

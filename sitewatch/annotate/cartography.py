@@ -166,6 +166,20 @@ def _axes_centre(ax: Any) -> tuple[float, float]:
     return (x0 + x1) / 2, (y0 + y1) / 2
 
 
+def _anchor_in_white_box(ax: Any, child: Any, loc: str, *, pad: float, gid: str) -> Any:
+    """Anchor ``child`` in a corner of ``ax`` on a rounded, translucent white box."""
+    from matplotlib.offsetbox import AnchoredOffsetbox
+
+    anchored = AnchoredOffsetbox(loc=loc, child=child, pad=pad, borderpad=0.5, frameon=True)
+    anchored.patch.set_boxstyle("round,pad=0.15,rounding_size=0.2")
+    anchored.patch.set_facecolor("#FFFFFF")
+    anchored.patch.set_alpha(0.82)
+    anchored.patch.set_edgecolor("none")
+    anchored.set_gid(gid)
+    ax.add_artist(anchored)
+    return anchored
+
+
 def scale_bar(ax: Any, crs: str, *, length_m: float | None = None, max_fraction: float = 0.28,
               loc: str = "lower left", fontsize: float | None = None,
               segments: int = 2) -> ScaleBar:
@@ -188,7 +202,7 @@ def scale_bar(ax: Any, crs: str, *, length_m: float | None = None, max_fraction:
     -------
     ScaleBar
     """
-    from matplotlib.offsetbox import AnchoredOffsetbox, AuxTransformBox, TextArea, VPacker
+    from matplotlib.offsetbox import AuxTransformBox, TextArea, VPacker
     from matplotlib.patches import Rectangle
 
     from sitewatch.annotate.style import TEXT_COLOUR
@@ -216,13 +230,7 @@ def scale_bar(ax: Any, crs: str, *, length_m: float | None = None, max_fraction:
         props["fontsize"] = fontsize
     text = TextArea(label, textprops=props)
     pack = VPacker(children=[text, box], align="center", pad=0, sep=1.5)
-    anchored = AnchoredOffsetbox(loc=loc, child=pack, pad=0.35, borderpad=0.5, frameon=True)
-    anchored.patch.set_boxstyle("round,pad=0.15,rounding_size=0.2")
-    anchored.patch.set_facecolor("#FFFFFF")
-    anchored.patch.set_alpha(0.82)
-    anchored.patch.set_edgecolor("none")
-    anchored.set_gid("scalebar-box")
-    ax.add_artist(anchored)
+    anchored = _anchor_in_white_box(ax, pack, loc, pad=0.35, gid="scalebar-box")
     return ScaleBar(length_m, units, label, anchored, frame)
 
 
@@ -247,7 +255,7 @@ def north_arrow(ax: Any, crs: str, *, loc: str = "upper right", size_pt: float =
     NorthArrow
         ``angle_deg`` is the clockwise angle of the drawn arrow from up.
     """
-    from matplotlib.offsetbox import AnchoredOffsetbox, DrawingArea
+    from matplotlib.offsetbox import DrawingArea
     from matplotlib.patches import Polygon
     from matplotlib.text import Text
 
@@ -284,11 +292,5 @@ def north_arrow(ax: Any, crs: str, *, loc: str = "upper right", size_pt: float =
     nx, ny = rotate(0, half + size_pt * 0.42)
     area.add_artist(Text(nx, ny, "N", ha="center", va="center", fontweight="bold",
                          fontsize=fontsize or size_pt * 0.55, color=TEXT_COLOUR))
-    anchored = AnchoredOffsetbox(loc=loc, child=area, pad=0.2, borderpad=0.5, frameon=True)
-    anchored.patch.set_boxstyle("round,pad=0.15,rounding_size=0.2")
-    anchored.patch.set_facecolor("#FFFFFF")
-    anchored.patch.set_alpha(0.82)
-    anchored.patch.set_edgecolor("none")
-    anchored.set_gid("northarrow-box")
-    ax.add_artist(anchored)
+    anchored = _anchor_in_white_box(ax, area, loc, pad=0.2, gid="northarrow-box")
     return NorthArrow(disp, anchored, arrow)

@@ -37,6 +37,7 @@ import logging
 import math
 import os
 import textwrap
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,7 +79,7 @@ if TYPE_CHECKING:
     from sitewatch.pipeline.result import ChangeResult
 
 __all__ = ["compare", "before_after", "change_figure", "show_raster", "save_figure",
-           "figure_bytes",
+           "figure_bytes", "fit_for_display",
            "date_caption", "credit_lines", "raster_extent", "data_aspect"]
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,13 @@ def _wrap(text: str, width_in: float, font_pt: float) -> list[str]:
     return textwrap.wrap(text, chars) or [""]
 
 
+def wrap_caption(text: str, ax: Axes, preset: str | Preset) -> str:
+    """A panel caption broken into lines that fit the panel's width."""
+    p = get_preset(preset)
+    width_in = ax.get_position().width * ax.figure.get_figwidth()  # type: ignore[union-attr]
+    return "\n".join(_wrap(text, width_in, p.font_pt))
+
+
 def _prepare_axes_panel(ax: Axes, r: Raster) -> None:
     ax.set_xlim(r.bounds[0], r.bounds[2])
     ax.set_ylim(r.bounds[1], r.bounds[3])
@@ -159,7 +167,37 @@ def _prepare_axes_panel(ax: Axes, r: Raster) -> None:
         s.set_color("#333333")
 
 
+def fit_for_display(image: np.ndarray, target_px: float) -> np.ndarray:
+    """Block-average an image whose width exceeds twice ``target_px`` (same extent).
+
+    A panel a few hundred points wide cannot show a full 10980-pixel tile;
+    averaging blocks first keeps memory and file sizes sane and avoids aliasing.
+
+    Examples
+    --------
+    >>> fit_for_display(np.ones((100, 400, 3)), 50).shape
+    (25, 100, 3)
+    >>> fit_for_display(np.ones((10, 40)), 50).shape
+    (10, 40)
+    """
+    factor = int(image.shape[1] // (2 * max(target_px, 1)))
+    if factor < 2:
+        return image
+    from skimage.measure import block_reduce
+
+    block = (factor, factor) + (1,) * (image.ndim - 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks stay NaN
+        return np.asarray(block_reduce(image, block, np.nanmean), dtype=image.dtype)
+
+
+def _panel_px(ax: Axes) -> float:
+    fig = ax.figure
+    return float(ax.get_position().width * fig.get_figwidth() * fig.dpi)  # type: ignore[union-attr]
+
+
 def _draw_image(ax: Axes, image: np.ndarray, grid: Raster, pv: PreparedView) -> Any:
+    image = fit_for_display(image, _panel_px(ax))
     ext = raster_extent(grid)
     if pv.view.kind == "rgb":
         im = ax.imshow(image, extent=ext, interpolation="nearest", origin="upper",
@@ -331,8 +369,8 @@ def compare(rasters: Sequence[Raster | None], *, captions: Sequence[str] | None 
         for i, (ax, img, cap) in enumerate(zip(axes_, pv.images, captions, strict=True)):
             _prepare_axes_panel(ax, grid)
             im = _draw_image(ax, img, grid, pv)
-            ax.set_title(cap, loc="left", fontsize=p.font_pt, pad=p.font_pt * 0.35,
-                         color=TEXT_COLOUR)
+            ax.set_title(wrap_caption(cap, ax, p), loc="left", fontsize=p.font_pt,
+                         pad=p.font_pt * 0.35, color=TEXT_COLOUR)
             if polys and (overlay_on == "all" or i == n - 1):
                 draw_changes(ax, types, grid.transform, mode=overlay, linewidth=lw,  # type: ignore[arg-type]
                              polygons=polys)
@@ -355,9 +393,11 @@ def compare(rasters: Sequence[Raster | None], *, captions: Sequence[str] | None 
             if callouts > skip:
                 add_callouts(after_ax, regions[skip:callouts], preset=p)
         if frame is None:  # caller's axes
+            from sitewatch.annotate.style import halo
+
             axes_[-1].text(0.99, 0.01, " ".join(credit), transform=axes_[-1].transAxes,
                            fontsize=p.small_pt * 0.8, ha="right", va="bottom", color="#ffffff",
-                           wrap=True, gid="attribution")
+                           wrap=True, gid="attribution", path_effects=halo(1.5))
             return axes_[0].figure  # type: ignore[return-value]
         _decorate(fig, frame, p, title=title, subtitle=subtitle, handles=handles,
                   colorbar=(im, v.label) if v.kind == "index" else None)

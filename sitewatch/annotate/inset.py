@@ -11,6 +11,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from sitewatch.detectors.polygons import Region
 
 __all__ = ["callout_text", "zoom_inset", "add_callouts"]
+
+log = logging.getLogger(__name__)
 
 
 def callout_text(region: Region) -> str:
@@ -123,7 +126,14 @@ def zoom_inset(ax: Any, image: np.ndarray, grid: Raster, region: Region, *,
     ix, iy = _corner(window, grid, w, h, polygons)
     ins = ax.inset_axes((ix, iy, w, h))
     ins.set_gid("zoom-inset")
-    kw: dict[str, Any] = {"extent": raster_extent(grid), "interpolation": "nearest",
+    # draw only the pixels of the window (a full tile would be heavy for a small inset)
+    inv = ~grid.transform
+    cols, rows = zip(inv @ (x0, y1), inv @ (x1, y0), strict=True)
+    r0, r1 = max(int(np.floor(min(rows))) - 1, 0), min(int(np.ceil(max(rows))) + 1, grid.height)
+    c0, c1 = max(int(np.floor(min(cols))) - 1, 0), min(int(np.ceil(max(cols))) + 1, grid.width)
+    crop = grid.window(r0, c0, r1 - r0, c1 - c0)
+    image = image[r0:r1, c0:c1]
+    kw: dict[str, Any] = {"extent": raster_extent(crop), "interpolation": "nearest",
                           "origin": "upper", "aspect": aspect}
     if image.ndim == 2 and pv is not None:
         from matplotlib import colormaps
@@ -144,8 +154,11 @@ def zoom_inset(ax: Any, image: np.ndarray, grid: Raster, region: Region, *,
                      linewidth=p.font_pt / 7, polygons=polygons)
     if site is not None:
         draw_site(ins, site, grid.crs)
-    label = ins.text(0.03, 0.03, callout_text(region), transform=ins.transAxes,
-                     fontsize=p.small_pt, ha="left", va="bottom", color=TEXT_COLOUR,
+    # the caption goes to the end of the inset away from the region
+    low = region.geometry.centroid.y < (y0 + y1) / 2
+    label = ins.text(0.03, 0.97 if low else 0.03, callout_text(region), transform=ins.transAxes,
+                     fontsize=p.small_pt, ha="left", va="top" if low else "bottom",
+                     color=TEXT_COLOUR,
                      gid="callout", bbox={"boxstyle": "round,pad=0.2", "fc": "#FFFFFF",
                                           "ec": "none", "alpha": 0.88})
     renderer = _renderer(ax.figure)
@@ -215,4 +228,6 @@ def add_callouts(ax: Any, regions: Sequence[Region], *, preset: str | Preset = "
                 placed.append(ann)
                 break
             ann.remove()
+        else:
+            log.debug("no room for the callout of region %s: left unlabelled", region.id)
     return placed

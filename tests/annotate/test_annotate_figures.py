@@ -275,3 +275,14 @@ def test_zoom_inset_and_callouts_are_labelled_and_never_overlap(rgb_pair):
         assert panel.x0 <= b.x0 and b.x1 <= panel.x1 and panel.y0 <= b.y0 and b.y1 <= panel.y1
         assert not b.overlaps(ins)
         assert not any(b.overlaps(o) for o in boxes[i + 1:])
+
+
+def test_large_rasters_are_averaged_for_display_without_moving_them(rgb_pair):
+    before, after = rgb_pair(shape=(800, 3000))
+    fig = before_after(before, after, preset="web", north=False)
+    ax = fig.axes[0]
+    shown = np.asarray(ax.images[0].get_array())
+    assert shown.shape[1] <= 1500  # a 570-pixel-wide panel does not need 3000 columns
+    assert ax.images[0].get_extent() == [before.bounds[0], before.bounds[2],
+                                         before.bounds[1], before.bounds[3]]
+    assert abs(shown.mean() - np.asarray(fig.axes[1].images[0].get_array()).mean()) > 0.1
