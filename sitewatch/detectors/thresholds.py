@@ -5,15 +5,21 @@ Three ways to cut a statistic ``s`` (larger = more change):
 - :func:`threshold_otsu` (Otsu 1979): maximise the between-class variance;
 - :func:`threshold_kittler` (Kittler & Illingworth 1986): minimum error under
   a two-Gaussian mixture;
-- :func:`fit_null` + :meth:`NullFit.threshold`: a user-set false-alarm rate.
-  Most pixels of a scene do not change, so the *bulk* of the statistic (below
-  its ``bulk`` quantile, 0.8 by default) is an empirical sample of the
+- a user-set false-alarm rate. Most pixels of a scene do not change, so the
+  statistic's own distribution estimates the no-change one: the detectors'
+  default cut is its empirical ``1 - alpha`` quantile
+  (:class:`~sitewatch.detectors.statistic.StatisticDetector`, measured on the
+  OSCD cities in ``benchmarks/results/oscd.md``). :func:`fit_null` +
+  :meth:`NullFit.threshold` is the parametric alternative: the *bulk* of the
+  statistic (below its ``bulk`` quantile, 0.8 by default) is a sample of the
   no-change distribution. A two-parameter family (gamma by default, i.e. a
   scaled chi-square with free degrees of freedom) is fitted to that bulk by
   truncated maximum likelihood on the histogram, and the threshold is the
   fitted null's ``1 - alpha`` quantile. This replaces the theoretical
   chi-square of IR-MAD, whose null hypothesis fails on real seasonal pairs.
-  :meth:`NullFit.probability` gives each pixel's change probability as one
+  On real pairs the fitted tail is too light (seasons, haze and
+  misregistration fatten it), which is why the empirical quantile is the
+  default cut. :meth:`NullFit.probability` gives each pixel's change probability as one
   minus the local false discovery rate (Efron 2004), ``1 - pi0 f0(s) / f(s)``
   with ``f`` the observed density, monotone in ``s``.
 
