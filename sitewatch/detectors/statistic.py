@@ -16,7 +16,10 @@ This class adds one last pass that histograms the statistic on a fixed
   whatever the statistic's shape. On the 9 OSCD cities this holds within a
   factor 2 where parametric tails fitted to the bulk (``"gamma"``,
   ``"lognorm"``, :func:`~sitewatch.detectors.thresholds.fit_null`) miss by 3-15x:
-  real no-change pixels (seasons, haze, misregistration) have heavy tails;
+  real no-change pixels (seasons, haze, misregistration) have heavy tails.
+  The empirical cut also caps the flagged share at ``far``: where more than
+  ``far`` of the scene changed (a small site around a building project), use a
+  larger ``far``, ``"otsu"``/``"kittler"``, or the default ``cnn`` detector;
 - ``"otsu"`` or ``"kittler"``: the classic histogram thresholds;
 - a number: a fixed threshold on the statistic.
 
