@@ -6,7 +6,8 @@ first clear observation of the new one (``first_epoch``). Under clouds that
 interval is wide, but the pixel's neighbours, which changed with it (a road is
 paved in one go), were often seen when it was not. :func:`refine_dates` gives
 each connected changed region the epoch that the most of its pixels'
-intervals contain (the interval-stabbing maximum), and every pixel whose
+intervals contain (the interval-stabbing maximum; on a tie the latest, so that
+without better evidence a change is dated when it was seen), and every pixel whose
 interval holds that epoch takes it; the others keep theirs, in turn agreed
 with the rest of their region. A pixel never gets a date outside its own
 interval.
@@ -33,6 +34,7 @@ from typing import Any
 import numpy as np
 from affine import Affine
 from scipy import ndimage
+from skimage import measure
 
 from sitewatch.detectors.polygons import Region, regions_from_mask
 from sitewatch.errors import DataError
@@ -83,7 +85,8 @@ def refine_dates(changed: np.ndarray, first_epoch: np.ndarray, last_unchanged: n
         np.add.at(count, lab[todo] * n_epochs + lo[todo], 1)
         np.add.at(count, lab[todo] * n_epochs + hi[todo] + 1, -1)
         stab = np.cumsum(count.reshape(n + 1, n_epochs), axis=1)
-        best = stab.argmax(axis=1)  # the earliest epoch most intervals hold
+        # the epoch most intervals hold; on a tie the latest (nearest the observed date)
+        best = n_epochs - 1 - stab[:, ::-1].argmax(axis=1)
         e = best[lab]
         hit = todo & (lo <= e) & (e <= hi)
         out[flat[hit]] = e[hit]
@@ -96,42 +99,65 @@ def absorb_slivers(date: np.ndarray, last_unchanged: np.ndarray, min_pixels: int
                    rounds: int = 3) -> np.ndarray:
     """Give small same-date slivers the date of the larger neighbour whose epoch they allow.
 
-    A region that changed in one go is sometimes split by a few pixels dated one
-    epoch off (their interval allowed it). A connected same-date patch smaller
-    than ``min_pixels`` takes the most common date among its changed
-    neighbours, if that date is still inside each of its pixels' intervals
-    (after ``last_unchanged``, no later than their own date).
+    A region that changed in one go is sometimes split by a few pixels dated
+    later (their interval did not reach back to their neighbours' date, or the
+    agreement went the other way). A connected same-date patch smaller than
+    ``min_pixels`` takes the most common earlier date among its changed
+    neighbours (8-connected), if every pixel of the patch was last seen
+    unchanged before it; a patch is never moved after its own first change.
 
     Examples
     --------
     >>> import numpy as np
     >>> d = np.full((3, 6), 4, "int16"); d[1, 2] = 5; d[0, 5] = -1
     >>> last = np.full((3, 6), 2, "int16")
-    >>> absorb_slivers(d, last, 2)[1, 2]
-    np.int16(4)
+    >>> int(absorb_slivers(d, last, 2)[1, 2])
+    4
     """
     date = np.array(date, dtype="int16", copy=True)
-    last = np.asarray(last_unchanged)
+    last = np.asarray(last_unchanged).astype("int64")
+    rows, cols = date.shape
     for _ in range(rounds):
-        moved = 0
-        for e in np.unique(date[date >= 0]):
-            labels, n = ndimage.label(date == e, structure=_EIGHT)
-            if n == 0:
-                continue
-            sizes = np.bincount(labels.ravel())
-            small = np.flatnonzero(sizes[1:] < min_pixels) + 1
-            for lab in small:
-                patch = labels == lab
-                ring = ndimage.binary_dilation(patch, _EIGHT) & ~patch & (date >= 0)
-                if not ring.any():
-                    continue
-                vals, counts = np.unique(date[ring], return_counts=True)
-                target = int(vals[counts.argmax()])
-                if target < e and (last[patch] < target).all():
-                    date[patch] = target
-                    moved += 1
-        if not moved:
+        labels = measure.label(date, background=-1, connectivity=2)
+        n = int(labels.max())
+        if n == 0:
             break
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)
+        ldate = np.full(n + 1, -1, "int64")
+        ldate[labels.ravel()] = date.ravel()
+        small = (sizes < min_pixels) & (ldate >= 0)
+        if not small.any():
+            break
+        # (small patch, neighbour date) pairs over the 8 neighbour offsets
+        pad_l = np.pad(labels, 1)
+        pad_d = np.pad(date.astype("int64"), 1, constant_values=-1)
+        pairs = []
+        for dr in (-1, 0, 1):
+            for dc in (-1, 0, 1):
+                if dr == dc == 0:
+                    continue
+                nl = pad_l[1 + dr:1 + dr + rows, 1 + dc:1 + dc + cols]
+                nd = pad_d[1 + dr:1 + dr + rows, 1 + dc:1 + dc + cols]
+                hit = small[labels] & (nd >= 0) & (nd < ldate[labels]) & (nl != labels)
+                pairs.append(labels[hit].astype("int64") * (date.max() + 1) + nd[hit])
+        allp = np.concatenate(pairs)
+        if allp.size == 0:
+            break
+        keys, counts = np.unique(allp, return_counts=True)
+        span = int(date.max()) + 1
+        lab_k, date_k = keys // span, keys % span
+        order = np.lexsort((-counts, lab_k))  # most common neighbour date first per patch
+        lab_k, date_k = lab_k[order], date_k[order]
+        first = np.r_[True, lab_k[1:] != lab_k[:-1]]
+        target = np.full(n + 1, -1, "int64")
+        target[lab_k[first]] = date_k[first]
+        latest = np.full(n + 1, -1, "int64")
+        np.maximum.at(latest, labels.ravel(), last.ravel())
+        ok = (target >= 0) & (latest < target)
+        if not ok.any():
+            break
+        move = ok[labels]
+        date[move] = target[labels][move]
     return date
 
 
