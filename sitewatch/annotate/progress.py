@@ -116,7 +116,7 @@ def progress_chart(table: Sequence[Mapping[str, Any]], *, ax: Axes | None = None
         values[(e, str(row["change_type"]))] = row
     if not epochs:
         raise ValueError("the progress table is empty: nothing to draw")
-    x = [ends[e] for e in epochs]
+    x = np.array([ends[e] for e in epochs], dtype="datetime64[D]")
 
     def series(ct: str, key: str, scale: float = 1.0) -> np.ndarray:
         return np.array([float(values.get((e, ct), {}).get(key) or 0.0) / scale
@@ -165,10 +165,9 @@ def progress_chart(table: Sequence[Mapping[str, Any]], *, ax: Axes | None = None
         ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
     if strip is not None:
         clear = series("all", "clear_share")
-        starts = [_day(values[(e, "all")].get("start") or ends[e]) if (e, "all") in values
-                  else ends[e] for e in epochs]
-        width = [max(1, (ends[e] - s).days + 1) * 0.9 for e, s in zip(epochs, starts,
-                                                                      strict=True)]
+        starts = np.array([str(values.get((e, "all"), {}).get("start") or ends[e])[:10]
+                           for e in epochs], dtype="datetime64[D]")
+        width = ((x - starts).astype(int) + 1) * 0.9
         strip.bar(starts, clear, width=width, align="edge", color="#7aa6c2")
         strip.set_ylim(0, 1)
         strip.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))

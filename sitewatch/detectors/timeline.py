@@ -359,18 +359,20 @@ def _ssum(d: np.ndarray) -> np.ndarray:
     return np.einsum("...bp,...bp->...p", d, d)
 
 
-def _best_split(xz: np.ndarray, v: np.ndarray, sq: np.ndarray, hi: np.ndarray | None,
-                min_before: int, min_after: int) -> dict[str, np.ndarray]:
-    """Likelihood-ratio best split of each pixel's clear observations in [0, hi).
+def _best_split(xz: np.ndarray, v: np.ndarray, sq: np.ndarray,
+                bounds: tuple[np.ndarray, np.ndarray] | None, min_before: int,
+                min_after: int) -> dict[str, np.ndarray]:
+    """Likelihood-ratio best split of each pixel's clear observations in [lo, hi).
 
-    ``xz`` is zero where ``v`` is False; ``hi=None`` means the whole series.
+    ``xz`` is zero where ``v`` is False; ``bounds=None`` means the whole series.
     """
     t, b, p = xz.shape
-    if hi is None:
+    if bounds is None:
         seg = v
         cs = _cumsum0(xz)
     else:
-        seg = v & (np.arange(t)[:, None] < hi[None])
+        tidx = np.arange(t)[:, None]
+        seg = v & (tidx >= bounds[0][None]) & (tidx < bounds[1][None])
         cs = _cumsum0(xz, seg[:, None])
     segf = seg.astype("float32")
     cn = _cumsum0(segf)
@@ -409,20 +411,64 @@ def _zscore(st: dict[str, np.ndarray], noise_var: float, prior_dof: float) -> np
         return st["dist"] / np.sqrt(np.maximum(s2, 1e-12) * (1 / st["nb"] + 1 / st["na"]))
 
 
-def _confirm(xz: np.ndarray, v: np.ndarray, k: np.ndarray, mb: np.ndarray, thr: float,
-             persistence: int) -> dict[str, np.ndarray]:
-    """Do the observations from ``k`` on stay away from the old state ``mb``?"""
+def _confirm(xz: np.ndarray, v: np.ndarray, k: np.ndarray, mb: np.ndarray, ma: np.ndarray,
+             prm: TimelineParams) -> dict[str, np.ndarray]:
+    """Does the new state last, and was the old one seen consistently?
+
+    After the split: the first ``persistence + 1`` clear observations from ``k``
+    must each be farther than the threshold from the old state ``mb``, and at
+    least ``min_share`` of all of them (no return). Before it: the last
+    ``min_before`` clear observations must each be that far from the new state
+    ``ma``, and at least ``min_share`` of all of them (a lone odd observation,
+    such as a missed cloud in the first epoch, is not an old state).
+    """
     t = xz.shape[0]
+    thr = prm.threshold
     tidx = np.arange(t)[:, None]
     after = v & (tidx >= k[None])
-    far = after & (np.sqrt(_ssum(xz - mb[None])) > thr)
-    rank = _cumsum0(after.astype("int32"))
-    early = after & (rank <= persistence + 1)
-    persists = (early.sum(axis=0) == persistence + 1) & ~(early & ~far).any(axis=0)
-    n_far = far.sum(axis=0)
-    first_far = far[k, np.arange(k.size)]
-    return {"persists": persists, "share": n_far / np.maximum(after.sum(axis=0), 1),
-            "n_far": n_far, "first_far": first_far}
+    before = v & (tidx < k[None])
+    far_a = after & (np.sqrt(_ssum(xz - mb[None])) > thr)
+    far_b = before & (np.sqrt(_ssum(xz - ma[None])) > thr)
+    early = after & (_cumsum0(after.astype("int32")) <= prm.persistence + 1)
+    late = before & (_cumsum0(before[::-1].astype("int32"))[::-1] <= prm.min_before)
+    persists = (early.sum(axis=0) == prm.persistence + 1) & ~(early & ~far_a).any(axis=0)
+    held = (late.sum(axis=0) == prm.min_before) & ~(late & ~far_b).any(axis=0)
+    n_far = far_a.sum(axis=0)
+    share = n_far / np.maximum(after.sum(axis=0), 1)
+    share_b = far_b.sum(axis=0) / np.maximum(before.sum(axis=0), 1)
+    return {"persists": persists, "share": share, "n_far": n_far,
+            "first_far": far_a[k, np.arange(k.size)],
+            "ok": persists & held & (share >= prm.min_share) & (share_b >= prm.min_share)}
+
+
+def _spikes(xz: np.ndarray, v: np.ndarray, thr: float) -> np.ndarray:
+    """(T, P) bool: clear observations farther than ``thr`` from both clear neighbours
+    while those two are within ``thr`` of each other (one-epoch excursions)."""
+    t, b, p = xz.shape
+    prev = np.zeros_like(xz)
+    nxt = np.zeros_like(xz)
+    has_prev = np.zeros((t, p), bool)
+    has_next = np.zeros((t, p), bool)
+    for i in range(1, t):  # the previous clear observation of each epoch
+        np.copyto(prev[i], prev[i - 1])
+        np.copyto(prev[i], xz[i - 1], where=v[i - 1][None])
+        has_prev[i] = has_prev[i - 1] | v[i - 1]
+    for i in range(t - 2, -1, -1):
+        np.copyto(nxt[i], nxt[i + 1])
+        np.copyto(nxt[i], xz[i + 1], where=v[i + 1][None])
+        has_next[i] = has_next[i + 1] | v[i + 1]
+    t2 = thr * thr
+    return (v & has_prev & has_next & (_ssum(xz - prev) > t2) & (_ssum(xz - nxt) > t2)
+            & (_ssum(prev - nxt) <= t2))
+
+
+def _significant(st: dict[str, np.ndarray], prm: TimelineParams) -> tuple[np.ndarray,
+                                                                          np.ndarray]:
+    z = _zscore(st, prm.noise_var, prm.prior_dof)
+    return z, st["ok"] & (st["dist"] > prm.threshold) & (z > prm.z_min)
+
+
+_FIELDS = ("k", "dist", "z", "share", "nb", "na", "nfar")
 
 
 def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams) -> dict[str, np.ndarray]:
@@ -430,69 +476,85 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams) -> dict[st
     xz = x  # zero where v is False
     sq = _ssum(xz)
     vw = v.copy()
-    out = {"changed": np.zeros(p, bool), "k": np.full(p, -1, "int64"),
-           "dist": np.full(p, np.nan, "float32"), "z": np.full(p, np.nan, "float32"),
-           "share": np.zeros(p, "float32"), "nb": np.zeros(p, "int64"),
-           "na": np.zeros(p, "int64"), "nfar": np.zeros(p, "int64"),
-           "mb": np.full((b, p), np.nan, "float32"), "ma": np.full((b, p), np.nan, "float32")}
-    thr, pers = prm.threshold, prm.persistence
-    todo = np.arange(p)
-    for rnd in range(max(prm.max_rounds, 1)):
+    out: dict[str, np.ndarray] = {
+        "changed": np.zeros(p, bool), "k": np.full(p, -1, "int64"),
+        "dist": np.full(p, np.nan, "float32"), "z": np.full(p, np.nan, "float32"),
+        "share": np.zeros(p, "float32"), "nb": np.zeros(p, "int64"), "na": np.zeros(p, "int64"),
+        "nfar": np.zeros(p, "int64"), "mb": np.full((b, p), np.nan, "float32"),
+        "ma": np.full((b, p), np.nan, "float32")}
+    pers = prm.persistence
+
+    def record(a: np.ndarray, sel: np.ndarray, st: dict[str, np.ndarray], z: np.ndarray,
+               cf: dict[str, np.ndarray]) -> None:
+        vals = {"k": st["k"], "dist": st["dist"], "z": z, "share": cf["share"],
+                "nb": st["nb"], "na": st["na"], "nfar": cf["n_far"]}
+        for name in _FIELDS:
+            out[name][a] = vals[name][sel]
+        out["mb"][:, a] = st["mb"][:, sel]
+        out["ma"][:, a] = st["ma"][:, sel]
+
+    # 1. best split of every pixel. Where it moved more than the threshold, one-epoch
+    #    excursions whose neighbours agree are transients (gaps), and so is a first new
+    #    observation that does not last; those pixels are looked at again.
+    st = _best_split(xz, vw, sq, None, prm.min_before, pers + 1)
+    todo = np.flatnonzero(st["ok"] & (st["dist"] > prm.threshold))
+    if todo.size:
+        xs = np.take(xz, todo, axis=2)
+        spikes = _spikes(xs, vw[:, todo], prm.threshold)
+        vw[:, todo] &= ~spikes
+    for _ in range(max(prm.max_rounds, 1)):
         if todo.size == 0:
             break
-        if rnd == 0:  # every pixel: no copies
-            st = _best_split(xz, vw, sq, None, prm.min_before, pers + 1)
-        else:  # set-aside transients are gaps now
-            xs = np.take(xz, todo, axis=2)
-            xs *= vw[:, todo][:, None]
-            st = _best_split(xs, vw[:, todo], _ssum(xs), None, prm.min_before, pers + 1)
-        z = _zscore(st, prm.noise_var, prm.prior_dof)
-        cand = st["ok"] & (st["dist"] > thr) & (z > prm.z_min)
-        idx = todo[cand]
-        if idx.size == 0:
+        xs = np.take(xz, todo, axis=2)
+        vs = vw[:, todo]
+        xs *= vs[:, None]
+        st = _best_split(xs, vs, _ssum(xs), None, prm.min_before, pers + 1)
+        z, cand = _significant(st, prm)
+        if not cand.any():
             break
-        kc, mbc = st["k"][cand], st["mb"][:, cand]
-        cf = _confirm(np.take(xz, idx, axis=2), vw[:, idx], kc, mbc, thr, pers)
-        acc = cf["persists"] & (cf["share"] >= prm.min_share)
-        a = idx[acc]
-        out["changed"][a] = True
-        out["k"][a] = kc[acc]
-        out["dist"][a] = st["dist"][cand][acc]
-        out["z"][a] = z[cand][acc]
-        out["share"][a] = cf["share"][acc]
-        out["nb"][a] = st["nb"][cand][acc]
-        out["na"][a] = st["na"][cand][acc]
-        out["nfar"][a] = cf["n_far"][acc]
-        out["mb"][:, a] = mbc[:, acc]
-        out["ma"][:, a] = st["ma"][:, cand][:, acc]
-        # a first observation that does not last is a transient: set it aside, look again
+        sel = np.flatnonzero(cand)
+        idx = todo[sel]
+        sub = {key: a[..., sel] for key, a in st.items()}
+        cf = _confirm(np.take(xs, sel, axis=2), vs[:, sel], sub["k"], sub["mb"], sub["ma"],
+                      prm)
+        record(idx[cf["ok"]], cf["ok"], sub, z[sel], cf)
+        out["changed"][idx[cf["ok"]]] = True
         retry = ~cf["persists"] & cf["first_far"]
-        vw[kc[retry], idx[retry]] = False
+        vw[sub["k"][retry], idx[retry]] = False
         todo = idx[retry]
-    for _ in range(prm.first_rounds):  # an earlier lasting change inside the old state?
+    # 2. the first lasting change: an earlier one inside the old state?
+    for _ in range(prm.first_rounds):
         idx = np.flatnonzero(out["changed"])
         if idx.size == 0:
             break
         xs = np.take(xz, idx, axis=2)
-        st = _best_split(xs, vw[:, idx], sq[:, idx], out["k"][idx], prm.min_before, pers + 1)
-        z = _zscore(st, prm.noise_var, prm.prior_dof)
-        cand = st["ok"] & (st["dist"] > thr) & (z > prm.z_min)
+        vs = vw[:, idx]
+        xs *= vs[:, None]
+        st = _best_split(xs, vs, _ssum(xs), (np.zeros(idx.size, "int64"), out["k"][idx]),
+                         prm.min_before, pers + 1)
+        z, cand = _significant(st, prm)
         if not cand.any():
             break
-        cf = _confirm(xs, vw[:, idx], st["k"], st["mb"], thr, pers)
-        acc = cand & cf["persists"] & (cf["share"] >= prm.min_share)
+        cf = _confirm(xs, vs, st["k"], st["mb"], st["ma"], prm)
+        acc = cand & cf["ok"]
         if not acc.any():
             break
-        a = idx[acc]
-        out["k"][a] = st["k"][acc]
-        out["dist"][a] = st["dist"][acc]
-        out["z"][a] = z[acc]
-        out["share"][a] = cf["share"][acc]
-        out["nb"][a] = st["nb"][acc]
-        out["na"][a] = st["na"][acc]  # within the old state: the intermediate state's count
-        out["nfar"][a] = cf["n_far"][acc]
-        out["mb"][:, a] = st["mb"][:, acc]
-        out["ma"][:, a] = st["ma"][:, acc]
+        record(idx[acc], acc, st, z, cf)
+    # 3. the new state lasts until the next lasting change (its mean types the change)
+    idx = np.flatnonzero(out["changed"])
+    if idx.size:
+        xs = np.take(xz, idx, axis=2)
+        vs = vw[:, idx]
+        xs *= vs[:, None]
+        st = _best_split(xs, vs, _ssum(xs), (out["k"][idx], np.full(idx.size, t, "int64")),
+                         pers + 1, pers + 1)
+        z, cand = _significant(st, prm)
+        tidx = np.arange(t)[:, None]
+        upto = np.where(cand, st["k"], t)
+        seg = vs & (tidx >= out["k"][idx][None]) & (tidx < upto[None])
+        n = seg.sum(axis=0)
+        out["ma"][:, idx] = np.einsum("tbp,tp->bp", xs, seg.astype("float32")) / n
+        out["na"][idx] = n
     tidx = np.arange(t)[:, None]
     k = out["k"]
     out["last"] = np.where(vw & (tidx < k[None]), tidx, -1).max(axis=0)
@@ -509,7 +571,7 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams) -> dict[st
         prev_mean = (total - x_last) / nprev
     d_last = np.sqrt(_ssum(x_last - prev_mean))
     out["pending"] = (~out["changed"] & (last >= 0) & (nprev >= prm.min_before)
-                      & (d_last > thr))
+                      & (d_last > prm.threshold))
     return out
 
 

@@ -22,17 +22,19 @@ The steps:
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import shapely
 from affine import Affine
 
 from sitewatch._version import __version__
+from sitewatch.aoi.catalogue import site_from_feature
 from sitewatch.aoi.grid import Grid
 from sitewatch.aoi.site import Site
 from sitewatch.attribution import copernicus_attribution
@@ -49,15 +51,15 @@ from sitewatch.detectors.timeline import (
 from sitewatch.detectors.timeline_events import absorb_slivers, refine_dates, timeline_events
 from sitewatch.detectors.timeline_progress import PROGRESS_FIELDS, progress_arrays
 from sitewatch.errors import DataError, DetectorError
-from sitewatch.geometry import reproject_geometry
-from sitewatch.imagery.epochs import Epoch, build_epochs
-from sitewatch.imagery.sources import get_source
+from sitewatch.imagery.cache import TileCache
+from sitewatch.imagery.epochs import MANIFEST, Epoch, load_epochs, site_mask
 from sitewatch.imagery.sources.base import ImagerySource
 from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2
-from sitewatch.raster import Provenance, Raster, pixel_area_m2
+from sitewatch.raster import Provenance, pixel_area_m2
 from sitewatch.types import ChangeType
 
-__all__ = ["TimelineResult", "EpochSummary", "run_timeline", "site_timeline",
+__all__ = ["TimelineResult", "EpochSummary", "run_timeline", "site_timeline", "folder_timeline",
+           "default_persistence",
            "DEFAULT_CADENCE", "TIMELINE_DETECTOR", "REPORTED_TYPES"]
 
 log = logging.getLogger(__name__)
@@ -193,13 +195,10 @@ class TimelineResult:
         rows = []
         for e in self.epochs:
             i = e.index
-            for ct in ("all", *REPORTED_TYPES):
-                if ct == "all":
-                    vals = {f: float(self.progress[f][i].sum()) for f in PROGRESS_FIELDS}
-                    slug = "all"
-                else:
-                    vals = {f: float(self.progress[f][i, int(ct)]) for f in PROGRESS_FIELDS}
-                    slug = ct.slug
+            cols: list[tuple[str, list[int]]] = [("all", [int(c) for c in REPORTED_TYPES])]
+            cols += [(c.slug, [int(c)]) for c in REPORTED_TYPES]
+            for slug, codes in cols:
+                vals = {f: float(self.progress[f][i, codes].sum()) for f in PROGRESS_FIELDS}
                 rows.append({
                     "epoch": e.label, "start": e.start, "end": e.end, "change_type": slug,
                     **{f"{f}_m2": round(v, 1) for f, v in vals.items()},
@@ -282,17 +281,30 @@ def event_sentence(rec: dict[str, Any]) -> str:
 
 # -- composing -------------------------------------------------------------------
 
-def _site_pixels(site: Site, transform: Affine, crs: str, shape: tuple[int, int]) -> np.ndarray:
-    """(M, N) bool: pixels whose centre lies inside the site's outline."""
-    geom = reproject_geometry(site.geometry, "EPSG:4326", crs)
-    rows, cols = shape
-    cc, rr = np.meshgrid(np.arange(cols) + 0.5, np.arange(rows) + 0.5)
-    xs = transform.a * cc + transform.b * rr + transform.c
-    ys = transform.d * cc + transform.e * rr + transform.f
-    inside = shapely.contains_xy(geom, xs, ys)
-    if not inside.any():
-        raise DataError(f"site {site.id} does not overlap the epochs' grid: fetch imagery for it")
-    return np.asarray(inside, bool)
+#: A change must hold for about this long to count (snow, floods and crops come and go).
+SEASON_DAYS = 90
+
+
+def default_persistence(epochs: Sequence[Epoch]) -> int:
+    """Later clear epochs that must confirm a change so that it holds for about a season.
+
+    One epoch for quarters and years, two for months (``round(90 days / epoch
+    length) - 1``, at least 1).
+
+    Examples
+    --------
+    >>> from sitewatch.imagery.epochs import Epoch, epoch_windows
+    >>> import numpy as np
+    >>> def eps(every):
+    ...     return [Epoch(w, None, np.zeros((1, 1), "uint16"))
+    ...             for w in epoch_windows("2020-01-01", "2020-12-31", every)]
+    >>> default_persistence(eps("quarter")), default_persistence(eps("month"))
+    (1, 2)
+    """
+    days = [(_dt.date.fromisoformat(e.window.end) - _dt.date.fromisoformat(e.window.start)).days
+            + 1 for e in epochs]
+    length = float(np.median(days)) if days else float(SEASON_DAYS)
+    return max(1, round(SEASON_DAYS / length) - 1)
 
 
 def _classify(before: np.ndarray, after: np.ndarray, band_names: Sequence[str],
@@ -329,7 +341,7 @@ def _summaries(epochs: Sequence[Epoch], valid: np.ndarray, site: np.ndarray,
 
 def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
                  method: str = TIMELINE_DETECTOR, bands: Sequence[str] | None = None,
-                 persistence: int = 1, min_before: int = 2, z_min: float = 3.0,
+                 persistence: int | None = None, min_before: int = 2, z_min: float = 3.0,
                  min_share: float = 0.5, min_area_m2: float = DEFAULT_MIN_AREA_M2,
                  threshold: float | None = None, relax: bool = True) -> TimelineResult:
     """Per-pixel change history, events and progress of a series of epochs.
@@ -345,7 +357,10 @@ def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
         spectral distance: ``cva``).
     bands : sequence of str, optional
         Bands to use (default: every band all epochs hold).
-    persistence, min_before, z_min, min_share
+    persistence : int, optional
+        Later clear epochs that must confirm a change; default
+        :func:`default_persistence` (a change must hold for about a season).
+    min_before, z_min, min_share
         See :class:`~sitewatch.detectors.timeline.TimelineParams`.
     min_area_m2 : float
         Minimum mapping unit: smaller changed regions are dropped.
@@ -390,10 +405,12 @@ def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
         raise DataError(f"band(s) {', '.join(missing)} missing from some epochs (they hold "
                         f"{', '.join(common)}): pick bands every epoch has")
     notes: list[str] = []
+    if persistence is None:
+        persistence = default_persistence(epochs)
     shape = ref.shape
     transform, crs = ref.transform, ref.crs
     area = np.broadcast_to(pixel_area_m2(transform, crs, shape), shape)
-    inside = (_site_pixels(site, transform, crs, shape) if site is not None
+    inside = (site_mask(site, Grid(crs, transform, shape[1], shape[0])) if site is not None
               else np.ones(shape, bool))
     layers: list[np.ndarray | None] = []
     valid = np.zeros((len(epochs), *shape), bool)
@@ -466,9 +483,15 @@ def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
 def site_timeline(site: Site, start: str, end: str, every: str | Sequence[tuple[str, str]]
                   = DEFAULT_CADENCE, *, source: str | ImagerySource = "sample",
                   source_options: dict[str, Any] | None = None, grid: Grid | None = None,
-                  bands: Sequence[str] | None = None, epoch_options: dict[str, Any] | None
-                  = None, **timeline_options: Any) -> TimelineResult:
-    """Build a site's epochs from an imagery source and run :func:`run_timeline` on them.
+                  bands: Sequence[str] | None = None, cache: TileCache | None = None,
+                  fetch_options: dict[str, Any] | None = None,
+                  **timeline_options: Any) -> TimelineResult:
+    """Fetch a site's epochs from an imagery source and run :func:`run_timeline` on them.
+
+    The epochs are built as ``sitewatch fetch`` builds them
+    (:func:`sitewatch.pipeline.fetch.run_fetch`: cloud screening, median
+    composites, co-registration), so a timeline of a live source is as good as
+    its fetch.
 
     Parameters
     ----------
@@ -477,15 +500,17 @@ def site_timeline(site: Site, start: str, end: str, every: str | Sequence[tuple[
         ISO dates.
     every : {"month", "quarter", "year"} or explicit windows
     source : str or ImagerySource
-        Registry name (``sample``, ``local``, ...) or a source object.
+        Registry name (``sample``, ``local``, ``earth-search``...) or a source object.
     source_options : dict, optional
-        Passed to :func:`~sitewatch.imagery.sources.get_source` (``path=`` for local).
+        Passed to the source (``path=`` for local, ``url=``...).
     grid : Grid, optional
-        Default: the source's native grid for the site.
+        Default: the source's grid for the site.
     bands : sequence of str, optional
         Bands to fetch and use (default: the source's usual land bands).
-    epoch_options : dict, optional
-        Passed to ``build_epochs`` (``clear_mask=``...).
+    cache : TileCache, optional
+        Tile cache for remote sources (None: no cache).
+    fetch_options : dict, optional
+        More options of ``run_fetch`` (``max_scenes``, ``coregister``...).
     **timeline_options
         Passed to :func:`run_timeline`.
 
@@ -495,13 +520,27 @@ def site_timeline(site: Site, start: str, end: str, every: str | Sequence[tuple[
     >>> src = SampleSource()
     >>> tl = site_timeline(src.site(), "2015-07-01", "2018-06-30", "year", source=src,
     ...                    bands=["B02", "B03", "B04", "B08", "B11"])
-    >>> [e.label for e in tl.epochs], tl.changed.any()
-    (['2015', '2016', '2017', '2018'], np.True_)
+    >>> [e.label for e in tl.epochs], bool(tl.changed.any())
+    (['2015', '2016', '2017', '2018'], True)
     """
-    src = source if isinstance(source, ImagerySource) else get_source(
-        source, **(source_options or {}))
-    kw: dict[str, Any] = dict(epoch_options or {})
-    if bands is not None:
-        kw["bands"] = list(bands)
-    eps = build_epochs(src, site, start, end, every, grid=grid, **kw)
-    return run_timeline(eps, site=site, bands=bands, **timeline_options)
+    from sitewatch.pipeline.fetch import run_fetch
+
+    fetched = run_fetch(site, start, end, every, source=source, source_options=source_options,
+                        bands=bands, grid=grid, cache=cache, **(fetch_options or {}))
+    return run_timeline(fetched.epochs, site=site, bands=bands, **timeline_options)
+
+
+def folder_timeline(folder: str | Path, *, site: Site | None = None,
+                    **timeline_options: Any) -> TimelineResult:
+    """Run :func:`run_timeline` on the epochs of a ``sitewatch fetch`` output folder.
+
+    ``site`` defaults to the one recorded in the folder's manifest.
+    """
+    epochs = load_epochs(folder)
+    if site is None:
+        try:
+            feat = json.loads((Path(folder) / MANIFEST).read_text()).get("site")
+        except (OSError, json.JSONDecodeError):
+            feat = None
+        site = site_from_feature(feat) if feat else None
+    return run_timeline(epochs, site=site, **timeline_options)
