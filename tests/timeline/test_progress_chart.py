@@ -14,9 +14,9 @@ from sitewatch.pipeline.timeline import run_timeline
 
 @pytest.fixture(scope="module")
 def rows():
-    s = make_series(12, (30, 30), changes=[((slice(4, 10), slice(3, 27)), 5, ASPHALT),
+    s = make_series(12, (40, 40), changes=[((slice(4, 10), slice(3, 27)), 5, ASPHALT),
                                           ((slice(16, 26), slice(4, 14)), 8, SOIL)],
-                    clouds=[((slice(0, 30), slice(0, 12)), 5)])
+                    clouds=[((slice(0, 40), slice(0, 12)), 5)])
     res = run_timeline(make_epochs(s.stack))
     return res.progress_rows()
 

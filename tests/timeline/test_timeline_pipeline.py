@@ -23,8 +23,10 @@ YARD = (slice(16, 26), slice(4, 14))     # 10 x 10 px = 10,000 m²
 
 @pytest.fixture
 def run():
-    s = make_series(12, (30, 30), changes=[(ROAD, 5, ASPHALT), (YARD, 8, SOIL)],
-                    clouds=[((slice(0, 30), slice(0, 12)), 5), (YARD, 9)],
+    # 40 x 40 px: changes cover 15% of the site (the detector's threshold assumes most of
+    # a site does not change)
+    s = make_series(12, (40, 40), changes=[(ROAD, 5, ASPHALT), (YARD, 8, SOIL)],
+                    clouds=[((slice(0, 40), slice(0, 12)), 5), (YARD, 9)],
                     transients=[((slice(12, 15), slice(18, 28)), 3, 0.3)])
     eps = make_epochs(s.stack, start="2020-01-01", gaps=(10,))
     return run_timeline(eps), eps
@@ -56,11 +58,12 @@ def test_progress_table_adds_up(run):
     assert [r["epoch"] for r in alls][:3] == ["2020-Q1", "2020-Q2", "2020-Q3"]
     assert sum(r["new_m2"] for r in alls) == pytest.approx(res.changed_area_m2, rel=1e-6)
     assert alls[-1]["cumulative_m2"] == pytest.approx(res.changed_area_m2, rel=1e-6)
-    assert alls[-1]["cumulative_share"] == pytest.approx(res.changed_area_m2 / 90_000, rel=1e-3)
+    assert alls[-1]["cumulative_share"] == pytest.approx(res.changed_area_m2 / 160_000,
+                                                         rel=1e-3)
     # cloudy 2021-Q2 (west half) leaves the road's date uncertain there: low < high
     q = next(r for r in alls if r["epoch"] == "2021-Q2")
     assert q["new_low_m2"] < q["new_m2"] <= q["new_high_m2"]
-    assert q["clear_share"] == pytest.approx(0.6, abs=0.01)
+    assert q["clear_share"] == pytest.approx(0.7, abs=0.01)
     gap = next(r for r in alls if r["epoch"] == "2022-Q3")
     assert gap["clear_share"] == 0 and gap["scenes"] == 0 and gap["new_m2"] == 0
     for r in rows:
@@ -100,15 +103,15 @@ def test_outputs_are_written_with_provenance(run, tmp_path):
 
 
 def test_site_outline_limits_the_timeline():
-    s = make_series(12, (30, 30), changes=[(ROAD, 5, ASPHALT), (YARD, 8, SOIL)])
+    s = make_series(12, (40, 40), changes=[(ROAD, 5, ASPHALT), (YARD, 8, SOIL)])
     eps = make_epochs(s.stack)
-    # a site covering only the top half of the grid (the road, not the yard)
-    geom = reproject_geometry(box(616000, 4431500 - 150, 616300, 4431500), "EPSG:32651",
+    # a site covering only the top of the grid (the road, not the yard)
+    geom = reproject_geometry(box(616000, 4431500 - 150, 616400, 4431500), "EPSG:32651",
                               "EPSG:4326")
-    res = run_timeline(eps, site=Site("half", "Top half", geom))
+    res = run_timeline(eps, site=Site("top", "Top", geom))
     assert res.changed[ROAD].all() and not res.changed[YARD].any()
-    assert res.site_area_m2 == pytest.approx(15 * 30 * 100, rel=0.08)
-    assert res.summary()["site"] == {"id": "half", "name": "Top half"}
+    assert res.site_area_m2 == pytest.approx(15 * 40 * 100, rel=0.08)
+    assert res.summary()["site"] == {"id": "top", "name": "Top"}
 
 
 def test_few_clear_epochs_relax_the_rules_and_say_so():
