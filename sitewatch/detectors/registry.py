@@ -16,7 +16,7 @@ Examples
 >>> "cva" in available_detectors()
 True
 >>> get_detector("cva").summary
-'Change vector analysis: length of the per-pixel spectral difference, calibrated threshold.'
+'Change vector analysis: length of the per-pixel spectral difference, Otsu or calibrated threshold.'
 >>> get_detector("cva").create(threshold="otsu").params["threshold"]
 'otsu'
 """

@@ -164,7 +164,6 @@ class StatisticDetector(Detector):
         if total is None:
             raise DetectorError(f"{self.name}: no valid pixel to fit a threshold on")
         counts = total.sums["hist"]
-        hist = (counts, STAT_HISTOGRAM)
         t = self.params["threshold"]
         out: FitState = dict(state)
         try:
@@ -175,10 +174,12 @@ class StatisticDetector(Detector):
             null = None
         if isinstance(t, int | float):
             cut = float(t) ** self.null_power
-        elif t == "otsu":
-            cut = threshold_otsu(hist=hist)
-        elif t == "kittler":
-            cut = threshold_kittler(hist=hist)
+        elif t in ("otsu", "kittler"):
+            # on the statistic itself (not its power): the classic cuts are scale-dependent
+            stat_hist = (counts, Histogram(0.0, 1.0, STAT_HISTOGRAM.nbins),
+                         STAT_HISTOGRAM.centers ** (1 / self.null_power))
+            fn = threshold_otsu if t == "otsu" else threshold_kittler
+            cut = fn(hist=stat_hist) ** self.null_power
         elif self.params["null_family"] == "empirical":
             cut = STAT_HISTOGRAM.quantile(counts, 1 - float(self.params["far"]))
         elif null is None:

@@ -34,7 +34,7 @@ def test_far_caps_the_flagged_share():
     rng = np.random.default_rng(12)
     b = rng.uniform(0.05, 0.3, (4, 100, 100)).astype("float32")
     a = (b + rng.standard_t(2, b.shape).astype("float32") * 0.01).astype("float32")  # heavy
-    cm = get_detector("cva")(b, a, far=0.02)
+    cm = get_detector("cva")(b, a, threshold="far", far=0.02)
     assert cm.mask.mean() == pytest.approx(0.02, abs=0.002)
 
 
