@@ -176,6 +176,9 @@ class PairReader:
         if not self.bands:
             raise DataError(f"{b.path} and {a.path} share no band name")
         self._local = threading.local()
+        self._opened: list[tuple[Any, Any]] = []
+        self._cache: dict[str, tuple[list[ScratchArray], ScratchArray]] | None = None
+        self._cached: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -194,12 +197,11 @@ class PairReader:
         if ds is None:
             ds = (rasterio.open(self.before.path), rasterio.open(self.after.path))
             self._local.ds = ds
-            opened = getattr(self, "_opened", [])
-            opened.append(ds)
-            self._opened = opened
+            self._opened.append(ds)
         return ds  # type: ignore[no-any-return]
 
-    def _read_one(self, src: Any, info: _FileInfo, r0: int, r1: int) -> np.ndarray:
+    def _read_raw(self, src: Any, info: _FileInfo, r0: int, r1: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
         idx = [info.names.index(n) + 1 for n in self.bands]
         win = Window(0, r0, info.shape[1], r1 - r0)
         try:
@@ -213,26 +215,77 @@ class PairReader:
         nodata = info.nodata
         if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
             ok &= (raw != nodata).all(axis=0)
+        return raw, ok
+
+    @staticmethod
+    def _convert(raw: np.ndarray, ok: np.ndarray, info: _FileInfo) -> np.ndarray:
         if info.integer:
             data = raw.astype("float32") * np.float32(info.scale)
         else:
             data = raw.astype("float32", copy=False)
-            ok &= np.isfinite(data).all(axis=0)
+            ok = ok & np.isfinite(data).all(axis=0)
         data[:, ~ok] = np.nan
         return data
 
+    def enable_cache(self, folder: str | os.PathLike[str]) -> None:
+        """Keep the decoded pixels of every block read from now on in scratch files.
+
+        Later reads of the same rows come from there instead of decoding the files
+        again (detectors that need several passes over the pair): about
+        ``2 x bands x bytes per sample + 2`` bytes per pixel of disk, and no memory.
+        """
+        folder = Path(folder)
+        self._cache = {}
+        for tag, info in (("before", self.before), ("after", self.after)):
+            dtype = _dtype_of(info.path)
+            bands = [ScratchArray(folder / f"{tag}_{n}.raw", self.shape, dtype)
+                     for n in self.bands]
+            self._cache[tag] = (bands, ScratchArray(folder / f"{tag}_ok.raw", self.shape,
+                                                    "uint8"))
+        self._cached = np.zeros(self.shape[0], bool)
+
+    def _read_one(self, src: Any, info: _FileInfo, tag: str, r0: int, r1: int,
+                  from_cache: bool) -> np.ndarray:
+        cache = self._cache
+        if cache is not None and from_cache:
+            bands, ok_arr = cache[tag]
+            raw = np.stack([b.read_rows(r0, r1) for b in bands])
+            return self._convert(raw, ok_arr.read_rows(r0, r1).view(bool), info)
+        raw, ok = self._read_raw(src, info, r0, r1)
+        if cache is not None:
+            bands, ok_arr = cache[tag]
+            for i, b in enumerate(bands):
+                b.write_rows(r0, raw[i])
+            ok_arr.write_rows(r0, ok)
+        return self._convert(raw, ok, info)
+
     def read(self, block: RowBlock) -> tuple[np.ndarray, np.ndarray]:
         """(before, after) float32 (B, rows, N) of the block's read rows; NaN = missing."""
-        src_b, src_a = self._datasets()
-        return (self._read_one(src_b, self.before, block.read0, block.read1),
-                self._read_one(src_a, self.after, block.read0, block.read1))
+        r0, r1 = block.read0, block.read1
+        cached = self._cached
+        hit = cached is not None and bool(cached[r0:r1].all())
+        src_b, src_a = (None, None) if hit else self._datasets()
+        out = (self._read_one(src_b, self.before, "before", r0, r1, hit),
+               self._read_one(src_a, self.after, "after", r0, r1, hit))
+        if cached is not None and not hit:
+            cached[r0:r1] = True
+        return out
 
     def close(self) -> None:
-        for pair in getattr(self, "_opened", []):
+        for pair in self._opened:
             for ds in pair:
                 ds.close()
         self._opened = []
         self._local = threading.local()
+        for bands, ok in (self._cache or {}).values():
+            for b in [*bands, ok]:
+                b.close()
+        self._cache, self._cached = None, None
+
+
+def _dtype_of(path: str) -> str:
+    with rasterio.open(path) as src:
+        return str(src.dtypes[0])
 
 
 class ScratchArray:
