@@ -89,9 +89,9 @@ def _detect(paths: list[str], out: str) -> dict[str, object]:
     t0 = time.perf_counter()
     res = detect_change_files(paths[0], paths[1], out, threads=2)
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "method": DEFAULT_DETECTOR, "regions": len(res.regions),
+    return {"seconds": seconds, "method": DEFAULT_DETECTOR, "regions": res.regions,
             "changed_pixels": res.changed_pixels, "changed_area_km2": res.changed_area_m2 / 1e6,
-            "timings": res.timings, "params": res.params}
+            "timings": res.timings, "params": res.params, "fit_passes": res.fit_passes}
 
 
 def child(argv: list[str]) -> None:
