@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    ?= sitewatch-demo
 
-.PHONY: demo test lint bench clean help
+.PHONY: demo test lint bench clean help browser
 
 help:
 	@echo "make demo   set up .venv and run the offline demo on the bundled sample (-> $(OUT)/)"
@@ -27,7 +27,18 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.core-installed
 	$(BIN)/sitewatch demo --out $(OUT) --overwrite
 
-test: $(VENV)/.test-installed
+# The HTML report is checked in a real headless browser: install Debian's chromium when it is
+# missing and we can (root + apt-get); otherwise the browser test skips with a message.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      echo "installing Debian's chromium for the report's browser test"; \
+	      (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	       (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	       >/dev/null 2>&1) || echo "could not install chromium: the browser test will be skipped"; \
+	    else echo "chromium not found and not root: the report's browser test will be skipped"; fi; }
+
+test: $(VENV)/.test-installed browser
 	$(BIN)/ruff check sitewatch tests benchmarks scripts examples
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 -q

@@ -283,6 +283,12 @@ class Raster:
         """Sorted acquisition years, for the Copernicus attribution."""
         return tuple(sorted({int(d[:4]) for d in self.dates}))
 
+    def _repr_html_(self) -> str:
+        """Notebook display: a thumbnail and a summary (drawn by sitewatch.annotate on demand)."""
+        from sitewatch.annotate.display import raster_html
+
+        return raster_html(self)
+
     def __repr__(self) -> str:
         return (f"Raster({self.count} bands {','.join(self.band_names)}; {self.height}x"
                 f"{self.width} px; {self.crs}; res {self.res[0]:.6g}; dates "

@@ -4,40 +4,95 @@ An :class:`Epoch` holds the per-pixel composite of the clear observations in
 its window, the per-pixel count of clear observations, and the scenes used.
 A window with no usable scene is a gap (``raster is None``), never a guess.
 
+With a source that has a scene classification layer (Sentinel-2 L2A), epochs
+are built in two passes so that cloudy scenes cost almost nothing:
+
+1. the SCL of every scene in the range is loaded over the site window (one
+   small band) and screened (:mod:`sitewatch.imagery.cloud`): a clear mask and a
+   clear fraction over the site per scene, bright roofs kept;
+2. per epoch, scenes are ranked by clear fraction; those with at least
+   ``min_clear`` (up to ``max_scenes``) are loaded in full and composited: the
+   per-pixel median of clear observations (``composite="median"``, default) or
+   the single clearest scene (``composite="best"``).
+
+Epochs can then be co-registered (:mod:`sitewatch.imagery.coregister`), and
+written to / read from a folder with :func:`save_epochs` / :func:`load_epochs`
+(COG composites, clear counts, an ``epochs.json`` manifest with scene ids,
+dates, baselines, offsets and flags), so other commands can use a fetch output.
+
 Examples
 --------
 >>> [w.label for w in epoch_windows("2020-01-15", "2020-12-31", "quarter")]
 ['2020-Q1', '2020-Q2', '2020-Q3', '2020-Q4']
 >>> epoch_windows("2020-01-15", "2020-03-31", "month")[0]
 EpochWindow(label='2020-01', start='2020-01-15', end='2020-01-31')
+
+Two epochs of the bundled sample, saved and read back:
+
+>>> import tempfile
+>>> from sitewatch.imagery.sources import get_source
+>>> src = get_source("sample")
+>>> eps = build_epochs(src, src.site(), "2015-01-01", "2018-12-31", "year", bands=["B04"])
+>>> [(e.label, e.is_gap) for e in eps]
+[('2015', False), ('2016', True), ('2017', True), ('2018', False)]
+>>> folder = tempfile.mkdtemp()
+>>> _ = save_epochs(eps, folder)
+>>> back = load_epochs(folder)
+>>> back[0].scene_ids == eps[0].scene_ids, back[1].is_gap
+(True, True)
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as _dt
+import functools
+import json
 import logging
+import os
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
+from rasterio.features import rasterize
 
+from sitewatch._version import __version__
 from sitewatch.aoi.grid import Grid
 from sitewatch.aoi.site import Site
+from sitewatch.atomic import atomic_write_text
+from sitewatch.attribution import copernicus_attribution
 from sitewatch.bands import S2_LAND_BANDS
-from sitewatch.errors import ConfigError, NoSceneError
+from sitewatch.errors import (
+    ConfigError,
+    CorruptFileError,
+    DataError,
+    FetchError,
+    NoClearSceneError,
+    NoSceneError,
+)
+from sitewatch.geometry import reproject_geometry
+from sitewatch.imagery.cloud import CloudScreen, SceneScreen, rank_screens, screen_stack
+from sitewatch.imagery.io import read_raster, write_cog
 from sitewatch.imagery.scene import SceneRecord
 from sitewatch.imagery.sources.base import ImagerySource
 from sitewatch.raster import Provenance, Raster, iso_date
 
 __all__ = ["EpochWindow", "Epoch", "epoch_windows", "build_epochs", "composite_median",
-           "CADENCES"]
+           "composite_best", "save_epochs", "load_epochs", "site_mask", "CADENCES",
+           "COMPOSITES", "MANIFEST"]
 
 log = logging.getLogger(__name__)
 
 CADENCES = ("month", "quarter", "year")
+COMPOSITES = ("median", "best")
+#: File name of the manifest written by :func:`save_epochs`.
+MANIFEST = "epochs.json"
+_FORMAT = "sitewatch-epochs/1"
 
 
 @dataclass(frozen=True)
@@ -66,7 +121,12 @@ class Epoch:
     scenes : list of SceneRecord
         Scenes that contributed at least one clear pixel.
     flags : dict
-        Quality notes (co-registration shift, low clear fraction...).
+        Quality notes (co-registration shift, gap reason, skipped scenes...).
+    screens : list of dict
+        Screening summary of every candidate scene of the window (clear fraction,
+        rejection shares, rescued bright pixels, whether it was used).
+    composite : str
+        ``median`` or ``best``.
     """
 
     window: EpochWindow
@@ -74,6 +134,8 @@ class Epoch:
     clear_count: np.ndarray
     scenes: list[SceneRecord] = field(default_factory=list)
     flags: dict[str, Any] = field(default_factory=dict)
+    screens: list[dict[str, Any]] = field(default_factory=list)
+    composite: str = "median"
 
     @property
     def label(self) -> str:
@@ -86,6 +148,11 @@ class Epoch:
     @property
     def scene_ids(self) -> list[str]:
         return [s.id for s in self.scenes]
+
+    @property
+    def clear_fraction(self) -> float:
+        """Share of the grid's pixels with at least one clear observation."""
+        return float((self.clear_count > 0).mean()) if self.clear_count.size else 0.0
 
 
 def _month_end(y: int, m: int) -> _dt.date:
@@ -157,15 +224,69 @@ def composite_median(rasters: Sequence[Raster], clear: Sequence[np.ndarray]
     return comp, count
 
 
+def composite_best(raster: Raster, clear: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One scene's clear pixels: ((B, M, N) float32 with NaN elsewhere, (M, N) uint16 count).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from affine import Affine
+    >>> r = Raster(np.full((1, 1, 2), 5.0, "float32"), Affine.identity(), "EPSG:32651")
+    >>> comp, n = composite_best(r, np.array([[True, False]]))
+    >>> comp[0].tolist(), n.tolist()
+    ([[5.0, nan]], [[1, 0]])
+    """
+    ok = np.asarray(clear, bool) & np.isfinite(raster.data).all(axis=0)
+    comp = np.where(ok[None], raster.data.astype("float32", copy=False), np.float32(np.nan))
+    return comp.astype("float32"), ok.astype("uint16")
+
+
+def site_mask(site: Site, grid: Grid) -> np.ndarray:
+    """(M, N) bool: grid pixels touched by the site's outline."""
+    geom = reproject_geometry(site.geometry, "EPSG:4326", grid.crs)
+    mask = rasterize([(geom, 1)], out_shape=grid.shape, transform=grid.transform, fill=0,
+                     all_touched=True, dtype="uint8").astype(bool)
+    if not mask.any():
+        raise DataError(f"site {site.id} does not overlap its grid: give a grid that covers it")
+    return mask
+
+
 ClearFn = Callable[[Raster], np.ndarray]
+#: Provenance facts that differ between scenes (kept per scene in a composite).
+_PER_SCENE = ("processing_baseline", "boa_offset", "harmonisation", "collection",
+              "orbit_state", "relative_orbit", "platform", "scene")
+#: ``progress(stage, done, total)``: stage is "search", "screen" or "load".
+ProgressFn = Callable[[str, int, int], None]
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def _scl_layer(source: ImagerySource, scene: SceneRecord, grid: Grid) -> np.ndarray:
+    band = source.cloud_band or "SCL"
+    r = source.load(scene, grid, [band])
+    scl = r.band(band)
+    return np.where(np.isfinite(scl), scl, 0).astype("uint8")
+
+
+def _scene_public(scene: SceneRecord) -> dict[str, Any]:
+    """Scene record for manifests: asset hrefs without query strings (signatures)."""
+    d = scene.to_dict()
+    d["assets"] = {k: urlunsplit(urlsplit(v)._replace(query="", fragment=""))
+                   for k, v in (d.get("assets") or {}).items()}
+    return d
 
 
 def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
                  every: str | Sequence[tuple[str, str]], *, grid: Grid | None = None,
                  bands: Sequence[str] = S2_LAND_BANDS, clear_mask: ClearFn | None = None,
-                 scenes: Sequence[SceneRecord] | None = None, **search_options: Any
-                 ) -> list[Epoch]:
-    """One median composite of clear observations per epoch window.
+                 scenes: Sequence[SceneRecord] | None = None, composite: str = "median",
+                 screen: CloudScreen | None | str = "auto", min_clear: float = 0.1,
+                 max_scenes: int | None = None, coregister: bool | dict[str, Any] = False,
+                 on_error: str = "raise", progress: ProgressFn | None = None,
+                 **search_options: Any) -> list[Epoch]:
+    """One composite of clear observations per epoch window.
 
     Parameters
     ----------
@@ -178,48 +299,287 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
         Default: the source's native grid for the site.
     bands : sequence of str
     clear_mask : callable, optional
-        ``fn(raster) -> (M, N) bool`` of clear pixels (cloud screening); default:
-        every valid pixel is clear.
+        ``fn(raster) -> (M, N) bool`` of clear pixels, applied on top of the
+        screening; without SCL it is the only screening (default: every valid
+        pixel is clear).
     scenes : sequence of SceneRecord, optional
         Use these instead of searching.
+    composite : {"median", "best"}
+        Per-pixel median of the clear observations, or the clearest single scene.
+    screen : CloudScreen, None or "auto"
+        SCL screening policy; "auto" = the default policy when the source has a
+        classification band, None = no SCL screening.
+    min_clear : float
+        Scenes clear over less than this share of the site are not used (with SCL).
+    max_scenes : int, optional
+        Use at most this many of the clearest scenes per epoch (with SCL).
+    coregister : bool or dict
+        Align the epochs (:func:`~sitewatch.imagery.coregister.coregister_epochs`;
+        a dict passes its options).
+    on_error : {"raise", "skip"}
+        A scene that cannot be fetched stops the run, or is skipped and named
+        in the epoch's ``flags["skipped"]``.
+    progress : callable, optional
+        ``progress(stage, done, total)``.
 
     Returns
     -------
     list of Epoch
-        In time order; windows without a usable scene are gaps.
+        In time order; windows without a usable scene are gaps with the reason
+        in ``flags["gap"]``.
+
+    Raises
+    ------
+    NoSceneError
+        The search found nothing in the whole range.
+    NoClearSceneError
+        Scenes exist, but every epoch is a gap (all cloudy over the site).
     """
+    if composite not in COMPOSITES:
+        raise ConfigError(f"unknown composite {composite!r}: use median or best")
+    if on_error not in ("raise", "skip"):
+        raise ConfigError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+    if not 0.0 <= min_clear <= 1.0:
+        raise ConfigError(f"min_clear must be between 0 and 1, got {min_clear}")
+    tick = progress or _noop
     windows = epoch_windows(start, end, every)
     grid = grid or source.native_grid(site)
-    found = list(scenes) if scenes is not None else source.search(site, windows[0].start,
-                                                                  windows[-1].end,
-                                                                  **search_options)
+    if scenes is not None:
+        found = list(scenes)
+    else:
+        tick("search", 0, 1)
+        found = source.search(site, windows[0].start, windows[-1].end, **search_options)
+        tick("search", 1, 1)
     if not found:
-        raise NoSceneError(f"no scene over {site.id} between {start} and {end}")
-    epochs = []
+        raise NoSceneError(f"no scene over {site.id} between {windows[0].start} and "
+                           f"{windows[-1].end} from {source.name}: widen the dates, check the "
+                           "site lies on land covered by Sentinel-2, or try another --source")
+    found = sorted(found, key=lambda s: (s.datetime, s.id))
+    in_range = [s for s in found if any(w.contains(s.date) for w in windows)]
+    policy: CloudScreen | None
+    if isinstance(screen, str):
+        if screen != "auto":
+            raise ConfigError(f"screen must be a CloudScreen, None or 'auto', not {screen!r}")
+        policy = CloudScreen() if source.cloud_band else None
+    else:
+        policy = screen if source.cloud_band else None
+    skipped: dict[str, str] = {}
+
+    def attempt(fn: Callable[[], Any], scene: SceneRecord) -> Any:
+        try:
+            return fn()
+        except (FetchError, CorruptFileError) as err:
+            if on_error == "raise":
+                raise
+            skipped[scene.id] = str(err)
+            log.warning("skipped scene %s: %s", scene.id, err)
+            return None
+
+    screens: dict[str, SceneScreen] = {}
+    if policy is not None and in_range:
+        mask = site_mask(site, grid)
+        layers, kept = [], []
+        for i, sc in enumerate(in_range):
+            layer = attempt(functools.partial(_scl_layer, source, sc, grid), sc)
+            tick("screen", i + 1, len(in_range))
+            if layer is not None:
+                layers.append(layer)
+                kept.append(sc)
+        res = abs(grid.transform.a)
+        for sc, s in zip(kept, screen_stack(layers, [s.date for s in kept], res_m=res,
+                                            policy=policy, site_mask=mask,
+                                            scene_ids=[s.id for s in kept]), strict=True):
+            screens[sc.id] = s
+    plan = []
     for w in windows:
-        members = [s for s in found if w.contains(s.date)]
+        members = [s for s in in_range if w.contains(s.date) and s.id not in skipped]
+        if policy is not None:
+            members = [s for s in members if s.id in screens]
+            order = rank_screens([screens[s.id] for s in members],
+                                 cloud_cover=[s.cloud_cover for s in members])
+            ranked = [members[i] for i in order]
+            chosen = [s for s in ranked if screens[s.id].clear_fraction >= min_clear]
+            limit = 1 if composite == "best" else max_scenes
+            chosen = chosen[:limit] if limit else chosen
+        else:
+            ranked = members
+            chosen = members[:1] if composite == "best" else members
+        plan.append((w, ranked, chosen))
+    total = sum(len(c) for _, _, c in plan)
+    done = 0
+    epochs = []
+    for w, ranked, chosen in plan:
         rasters, clears, used = [], [], []
-        for sc in members:
-            r = source.load(sc, grid, bands)
+        for sc in chosen:
+            r = attempt(functools.partial(source.load, sc, grid, bands), sc)
+            done += 1
+            tick("load", done, total)
+            if r is None:
+                continue
             c = r.valid_mask()
+            if sc.id in screens:
+                c &= screens[sc.id].clear
             if clear_mask is not None:
                 c &= clear_mask(r)
             if c.any():
                 rasters.append(r)
                 clears.append(c)
                 used.append(sc)
+        summary = [{**screens[s.id].to_dict(), "used": s in used} for s in ranked
+                   if s.id in screens]
+        flags: dict[str, Any] = {}
+        bad = {k: v for k, v in skipped.items() if any(s.id == k for s in found
+                                                       if w.contains(s.date))}
+        if bad:
+            flags["skipped"] = bad
         if not rasters:
-            epochs.append(Epoch(w, None, np.zeros((grid.height, grid.width), "uint16"),
-                                [], {"gap": "no clear observation"}))
+            if not ranked and not bad:
+                flags["gap"] = "no scene in the window"
+            elif policy is not None and ranked:
+                best = max(screens[s.id].clear_fraction for s in ranked)
+                flags["gap"] = (f"every scene cloudy over the site: {len(ranked)} scenes, "
+                                f"best clear fraction {best:.0%} < min_clear {min_clear:.0%}")
+            else:
+                flags["gap"] = "no clear observation"
+            epochs.append(Epoch(w, None, np.zeros(grid.shape, "uint16"), [], flags, summary,
+                                composite))
+            log.info("epoch %s: gap (%s)", w.label, flags["gap"])
             continue
-        comp, count = composite_median(rasters, clears)
-        prov = Provenance(source.name, tuple(s.id for s in used),
-                          {"composite": "median of clear observations", "epoch": w.label,
-                           **rasters[0].provenance.processing})
+        if composite == "best":
+            comp, count = composite_best(rasters[0], clears[0])
+        else:
+            comp, count = composite_median(rasters, clears)
+        per_scene = {s.id: {k: v for k, v in r.provenance.processing.items()
+                            if k in _PER_SCENE} for s, r in zip(used, rasters, strict=True)}
+        proc = {**{k: v for k, v in rasters[0].provenance.processing.items()
+                    if k not in _PER_SCENE},
+                "composite": ("median of clear observations" if composite == "median"
+                              else "clearest single scene"),
+                "epoch": w.label, "screening": policy.to_dict() if policy else None,
+                "scenes": per_scene}
+        prov = Provenance(source.name, tuple(s.id for s in used), proc)
         raster = Raster(comp, grid.transform, grid.crs, band_names=tuple(bands),
                         dates=tuple(s.date for s in used), provenance=prov,
                         attrs={"epoch": w.label, "window": [w.start, w.end]})
-        epochs.append(Epoch(w, raster, count, used))
+        epochs.append(Epoch(w, raster, count, used, flags, summary, composite))
         log.info("epoch %s: %d scenes, median %d clear obs", w.label, len(used),
                  int(np.median(count)))
+    if all(e.is_gap for e in epochs):
+        if skipped and len(skipped) >= len(in_range):
+            raise FetchError(f"every scene failed to download ({len(skipped)}); first error: "
+                             f"{next(iter(skipped.values()))}")
+        if in_range:
+            best = max((s.clear_fraction for s in screens.values()), default=0.0)
+            raise NoClearSceneError(
+                f"all {len(in_range)} scenes over {site.id} between {windows[0].start} and "
+                f"{windows[-1].end} are too cloudy over the site (best clear fraction "
+                f"{best:.0%}, min_clear {min_clear:.0%}): widen the dates, use a longer "
+                "cadence, or lower --min-clear")
+        raise NoSceneError(f"no scene of {source.name} falls in the epoch windows between "
+                           f"{windows[0].start} and {windows[-1].end}: widen the dates")
+    if coregister:
+        from sitewatch.imagery.coregister import coregister_epochs
+
+        opts = coregister if isinstance(coregister, dict) else {}
+        coregister_epochs(epochs, **opts)
     return epochs
+
+
+def _file_label(label: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_-]+", "_", label)
+
+
+def save_epochs(epochs: Sequence[Epoch], folder: str | os.PathLike[str], *,
+                site: Site | None = None, source: str | None = None,
+                extra: dict[str, Any] | None = None) -> Path:
+    """Write epochs to ``folder``: composites and clear counts as COGs, ``epochs.json`` last.
+
+    Files: ``<label>.tif`` (float32 reflectance composite, provenance in its tags),
+    ``<label>_clear_count.tif`` (uint16) per non-gap epoch, and the manifest
+    ``epochs.json`` (scene ids, dates, baselines, offsets, screening, flags, grid,
+    attribution). Every write is atomic, the manifest written last, so a folder
+    with a manifest is complete. Returns the manifest's path.
+    """
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    years: set[int] = set()
+    items = []
+    grid_d = None
+    for e in epochs:
+        item: dict[str, Any] = {"label": e.label, "start": e.window.start, "end": e.window.end,
+                                "composite": e.composite, "gap": e.is_gap,
+                                "flags": e.flags, "screens": e.screens,
+                                "scenes": [_scene_public(s) for s in e.scenes]}
+        if e.raster is not None:
+            name = _file_label(e.label)
+            write_cog(e.raster, out / f"{name}.tif")
+            cc = Raster(e.clear_count.astype("uint16"), e.raster.transform, e.raster.crs,
+                        band_names=("clear_count",), dates=e.raster.dates,
+                        provenance=e.raster.provenance, attrs={"epoch": e.label})
+            write_cog(cc, out / f"{name}_clear_count.tif")
+            item.update({"file": f"{name}.tif", "clear_count_file": f"{name}_clear_count.tif",
+                         "bands": list(e.raster.band_names), "dates": list(e.raster.dates),
+                         "n_scenes": len(e.scenes),
+                         "clear_fraction": round(e.clear_fraction, 4),
+                         "processing": e.raster.provenance.processing})
+            years.update(e.raster.years())
+            grid_d = grid_d or {"crs": e.raster.crs, "transform": list(e.raster.transform)[:6],
+                                "width": e.raster.width, "height": e.raster.height}
+        elif e.clear_count.size:
+            grid_d = grid_d or None
+            item["shape"] = list(e.clear_count.shape)
+        items.append(item)
+    manifest: dict[str, Any] = {
+        "format": _FORMAT, "sitewatch": __version__,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "source": source, "site": site.to_feature() if site is not None else None,
+        "grid": grid_d,
+        "attribution": copernicus_attribution(sorted(years)) if years else None,
+        "epochs": items, **(extra or {})}
+    path = out / MANIFEST
+    atomic_write_text(json.dumps(manifest, indent=1, default=str) + "\n", path)
+    return path
+
+
+def load_epochs(folder: str | os.PathLike[str]) -> list[Epoch]:
+    """Read epochs written by :func:`save_epochs` (or ``sitewatch fetch``).
+
+    Raises
+    ------
+    DataError
+        The folder has no ``epochs.json`` or it is not a sitewatch manifest.
+    CorruptFileError
+        A composite named in the manifest is missing or damaged.
+    """
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise DataError(f"{folder} holds no {MANIFEST}: give the output folder of "
+                        "`sitewatch fetch`")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise CorruptFileError(f"{path} is not valid JSON ({err.msg}): fetch again") from err
+    if manifest.get("format") != _FORMAT:
+        raise DataError(f"{path} is not a sitewatch epochs manifest (format "
+                        f"{manifest.get('format')!r})")
+    shape = None
+    grid = manifest.get("grid")
+    if grid:
+        shape = (int(grid["height"]), int(grid["width"]))
+    out = []
+    for item in manifest["epochs"]:
+        w = EpochWindow(item["label"], item["start"], item["end"])
+        scenes = [SceneRecord.from_dict(d) for d in item.get("scenes", [])]
+        raster = None
+        if item.get("file"):
+            f = Path(folder) / item["file"]
+            if not f.is_file():
+                raise CorruptFileError(f"{f} named in {MANIFEST} is missing: fetch again")
+            raster = read_raster(f)
+            count = read_raster(Path(folder) / item["clear_count_file"]).data[0]
+        else:
+            s = tuple(item.get("shape") or shape or (0, 0))
+            count = np.zeros(s, "uint16")
+        out.append(Epoch(w, raster, count.astype("uint16"), scenes, dict(item.get("flags", {})),
+                         list(item.get("screens", [])), item.get("composite", "median")))
+    return out

@@ -1,11 +1,11 @@
-"""The offline demo: the bundled sample through detection to figure and report.
+"""The offline demo: the bundled sample through detection to figures, animation and report.
 
 Examples
 --------
 >>> import tempfile
->>> run = run_demo(tempfile.mkdtemp())
+>>> run = run_demo(tempfile.mkdtemp(), animate=False, report=False, formats=("png",))
 >>> sorted(run.paths)
-['change_mask', 'figure', 'magnitude', 'regions', 'summary']
+['change_mask', 'figure', 'figure_web', 'magnitude', 'regions', 'regions_csv', 'summary']
 >>> run.result.metrics["f1"] > 0.2
 True
 """
@@ -13,14 +13,13 @@ True
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sitewatch.attribution import OSCD_CREDIT
-from sitewatch.bands import S2_LAND_BANDS
-from sitewatch.imagery.sources.sample import SampleSource
-from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2, detect_change, score_against
-from sitewatch.pipeline.outputs import write_change_outputs
+from sitewatch.imagery.sources.sample import SAMPLE_SITE_ID
+from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2
+from sitewatch.pipeline.report import SiteRun, run_site, write_site_outputs
 from sitewatch.pipeline.result import ChangeResult
 
 __all__ = ["DemoRun", "run_demo"]
@@ -32,19 +31,23 @@ log = logging.getLogger(__name__)
 class DemoRun:
     result: ChangeResult
     paths: dict[str, Path]
+    run: SiteRun | None = None
 
 
 def run_demo(out_dir: str | Path, *, method: str | None = None,
-             min_area_m2: float = DEFAULT_MIN_AREA_M2, command: list[str] | None = None
-             ) -> DemoRun:
-    """Detect change on the bundled sample and write every output to ``out_dir``."""
-    src = SampleSource()
-    site = src.site()
-    scenes = src.search(site, "2015-01-01", "2018-12-31")
-    grid = src.native_grid(site)
-    before = src.load(scenes[0], grid, S2_LAND_BANDS)
-    after = src.load(scenes[-1], grid, S2_LAND_BANDS)
-    result = detect_change(before, after, method=method, min_area_m2=min_area_m2, site=site)
-    result.metrics = score_against(result, src.labels())
-    paths = write_change_outputs(result, out_dir, extra_credit=OSCD_CREDIT, command=command)
-    return DemoRun(result, paths)
+             min_area_m2: float = DEFAULT_MIN_AREA_M2, command: list[str] | None = None,
+             formats: Sequence[str] = ("png", "pdf", "svg"), animate: bool = True,
+             report: bool = True) -> DemoRun:
+    """Detect change on the bundled sample and write every output to ``out_dir``.
+
+    Yearly epochs 2015-2018 of the sample (2016 and 2017 have no scene and
+    stay gaps), change between 2015-09-18 and 2018-03-26 scored against the
+    OSCD label, then the change rasters and tables, the before/after figure
+    (PNG, PDF, SVG, web PNG), the timelapse (GIF, MP4 when ffmpeg exists) and
+    the HTML report, each with its provenance.
+    """
+    run = run_site(SAMPLE_SITE_ID, source="sample", every="year", method=method,
+                   min_area_m2=min_area_m2)
+    paths = write_site_outputs(run, out_dir, formats=formats, animate=animate, report=report,
+                               command=command)
+    return DemoRun(run.result, paths, run)

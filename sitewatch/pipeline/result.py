@@ -89,6 +89,12 @@ class ChangeResult:
             out[k] = out.get(k, 0.0) + r.area_m2
         return out
 
+    def _repr_html_(self) -> str:
+        """Notebook display: a small before/after figure and the summary (lazy import)."""
+        from sitewatch.annotate.display import change_html
+
+        return change_html(self)
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary with full provenance."""
         valid = self.change.valid if self.change.valid is not None else \

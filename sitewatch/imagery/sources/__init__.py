@@ -20,12 +20,17 @@ from typing import Any
 from sitewatch.errors import ConfigError
 from sitewatch.imagery.sources.base import ImagerySource
 
-__all__ = ["ImagerySource", "available_sources", "get_source", "register_source"]
+__all__ = ["ImagerySource", "available_sources", "get_source", "register_source",
+           "source_class"]
 
 # name -> "module:Class"; each module may need optional dependencies.
 _SOURCES: dict[str, str] = {
     "sample": "sitewatch.imagery.sources.sample:SampleSource",
     "local": "sitewatch.imagery.sources.local:LocalSource",
+    "earth-search": "sitewatch.imagery.sources.earth_search:EarthSearchSource",
+    "planetary-computer": "sitewatch.imagery.sources.planetary:PlanetaryComputerSource",
+    "cdse": "sitewatch.imagery.sources.sentinelhub:CdseSource",
+    "sentinelhub": "sitewatch.imagery.sources.sentinelhub:SentinelHubSource",
 }
 
 
@@ -39,8 +44,8 @@ def available_sources() -> list[str]:
     return list(_SOURCES)
 
 
-def get_source(name: str, **options: Any) -> ImagerySource:
-    """An instance of the named source, built with ``options``."""
+def source_class(name: str) -> type[ImagerySource]:
+    """The class of a registered source (imports its module, not its client library)."""
     try:
         target = _SOURCES[name]
     except KeyError:
@@ -52,5 +57,10 @@ def get_source(name: str, **options: Any) -> ImagerySource:
     except ImportError as err:
         raise ConfigError(f"source {name!r} needs a package that is not installed ({err.name}): "
                           "pip install 'sitewatch[all]'") from err
-    cls = getattr(module, cls_name)
-    return cls(**options)
+    cls: type[ImagerySource] = getattr(module, cls_name)
+    return cls
+
+
+def get_source(name: str, **options: Any) -> ImagerySource:
+    """An instance of the named source, built with ``options``."""
+    return source_class(name)(**options)

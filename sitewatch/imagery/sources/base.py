@@ -29,6 +29,8 @@ class ImagerySource(abc.ABC):
     description: ClassVar[str] = ""
     #: Whether it needs the network (the demo only uses offline sources).
     needs_network: ClassVar[bool] = False
+    #: Band holding the Sentinel-2 scene classification (for cloud screening), if any.
+    cloud_band: ClassVar[str | None] = None
 
     @abc.abstractmethod
     def search(self, site: Site, start: str, end: str, **options: Any) -> list[SceneRecord]:
@@ -41,6 +43,17 @@ class ImagerySource(abc.ABC):
     def native_grid(self, site: Site) -> Grid:
         """The grid to load on when the user gives none (default: the site's UTM grid)."""
         return site.grid()
+
+    def cache_identity(self) -> dict[str, Any]:
+        """What, besides scene, grid and bands, decides this source's pixels (cache keys).
+
+        Never holds credentials.
+        """
+        return {"source": self.name}
+
+    def search_identity(self) -> dict[str, Any]:
+        """What decides this source's search results (cache keys): e.g. endpoint, collections."""
+        return self.cache_identity()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

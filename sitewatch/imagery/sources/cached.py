@@ -1,0 +1,109 @@
+"""A source wrapped with the on-disk cache: searches and windows are read from disk when present.
+
+Wrapping keeps every source simple (no cache code in them) and makes the
+promise easy to check: a second identical run calls the wrapped source's
+``search`` and ``load`` zero times, so it makes zero network requests as long
+as sources open their connections lazily (all of sitewatch's do).
+
+Examples
+--------
+>>> import tempfile
+>>> from sitewatch.imagery.cache import TileCache
+>>> from sitewatch.imagery.sources import get_source
+>>> src = CachedSource(get_source("sample"), TileCache(tempfile.mkdtemp()))
+>>> site = src.inner.site()
+>>> scenes = src.search(site, "2015-01-01", "2018-12-31")
+>>> r = src.load(scenes[0], src.native_grid(site), ["B04"])
+>>> src.stats
+{'search_hits': 0, 'search_misses': 1, 'window_hits': 0, 'window_misses': 1}
+>>> _ = src.load(scenes[0], src.native_grid(site), ["B04"])
+>>> src.stats["window_hits"]
+1
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sitewatch.aoi.grid import Grid
+from sitewatch.aoi.site import Site
+from sitewatch.imagery.cache import TileCache, cache_key
+from sitewatch.imagery.scene import SceneRecord
+from sitewatch.imagery.sources.base import ImagerySource
+from sitewatch.raster import Raster, iso_date
+
+__all__ = ["CachedSource", "SEARCH_TTL_RECENT_S"]
+
+log = logging.getLogger(__name__)
+
+#: Searches whose range ends within 30 days of today are kept 6 hours only.
+SEARCH_TTL_RECENT_S = 6 * 3600.0
+_RECENT_DAYS = 30
+
+
+class CachedSource(ImagerySource):
+    """Any :class:`ImagerySource` behind a :class:`~sitewatch.imagery.cache.TileCache`."""
+
+    def __init__(self, inner: ImagerySource, cache: TileCache) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.name = inner.name  # type: ignore[misc]
+        self.description = inner.description  # type: ignore[misc]
+        self.needs_network = inner.needs_network  # type: ignore[misc]
+        self.cloud_band = inner.cloud_band  # type: ignore[misc]
+        self.stats = {"search_hits": 0, "search_misses": 0, "window_hits": 0,
+                      "window_misses": 0}
+
+    def cache_identity(self) -> dict[str, Any]:
+        return self.inner.cache_identity()
+
+    def search_identity(self) -> dict[str, Any]:
+        return self.inner.search_identity()
+
+    def native_grid(self, site: Site) -> Grid:
+        return self.inner.native_grid(site)
+
+    def search(self, site: Site, start: str, end: str, **options: Any) -> list[SceneRecord]:
+        geom = hashlib.sha256(site.geometry.wkb).hexdigest()[:16]
+        key = cache_key({"kind": "search", **self.inner.search_identity(), "site": geom,
+                         "start": start, "end": end, "options": options})
+        hit = self.cache.get_json(self.name, key)
+        if hit is not None:
+            self.stats["search_hits"] += 1
+            log.debug("search %s %s..%s from cache", self.name, start, end)
+            return [SceneRecord.from_dict(d) for d in hit]
+        self.stats["search_misses"] += 1
+        found = self.inner.search(site, start, end, **options)
+        recent = (_dt.date.today() - _dt.date.fromisoformat(iso_date(end))).days < _RECENT_DAYS
+        self.cache.put_json(self.name, key, [s.to_dict() for s in found],
+                            ttl_s=SEARCH_TTL_RECENT_S if recent else None,
+                            meta={"site": site.id, "start": start, "end": end})
+        return found
+
+    def _key(self, scene: SceneRecord, grid: Grid, bands: Sequence[str]) -> str:
+        return cache_key({"kind": "window", **self.inner.cache_identity(),
+                          "collection": scene.collection, "scene": scene.id,
+                          "grid": grid.key(), "bands": list(bands)})
+
+    def load(self, scene: SceneRecord, grid: Grid, bands: Sequence[str]) -> Raster:
+        key = self._key(scene, grid, bands)
+        hit = self.cache.get_raster(self.name, key)
+        if hit is not None:
+            self.stats["window_hits"] += 1
+            return hit
+        with self.cache.lock(key):
+            hit = self.cache.get_raster(self.name, key)  # another process may have made it
+            if hit is not None:
+                self.stats["window_hits"] += 1
+                return hit
+            self.stats["window_misses"] += 1
+            raster = self.inner.load(scene, grid, bands)
+            self.cache.put_raster(self.name, key, raster,
+                                  {"scene": scene.id, "collection": scene.collection,
+                                   "date": scene.date, "grid": grid.to_dict(),
+                                   "bands": list(bands)})
+            return raster

@@ -1,0 +1,205 @@
+"""Windowed reads of remote Cloud-Optimized GeoTIFFs onto a site grid, with retries.
+
+Only the tiles that cover the site are fetched (HTTP byte ranges through
+GDAL's /vsicurl/): a 2 km window of a 110 km Sentinel-2 band moves a few
+hundred kB instead of 100+ MB. Pixels are resampled onto the site grid with
+nearest neighbour (no invented values; 20 m bands repeat on the 10 m grid, as
+Sentinel Hub's default upsampling does), through a warped VRT so any CRS works.
+
+GDAL retries 429/5xx/timeouts itself (see :mod:`sitewatch.imagery.gdal_env`);
+around it, :class:`CogReader` retries whole reads a few times (with GDAL's
+per-URL cache off, so a cut transfer is not served again from memory), calls
+a re-signing hook on HTTP 403 (expired signatures), and turns what is left
+into a sitewatch error that says what to do. Nothing partial is returned.
+
+Examples
+--------
+>>> classify_gdal_error(RuntimeError("HTTP response code: 503"))
+('server', 503)
+>>> classify_gdal_error(RuntimeError("x.tif: not recognized as being in a supported file format"))
+('corrupt', None)
+>>> public_url("https://acc.blob.core.windows.net/c/B04.tif?se=2024&sig=SECRET")
+'https://acc.blob.core.windows.net/c/B04.tif'
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioError
+from rasterio.vrt import WarpedVRT
+
+from sitewatch.aoi.grid import Grid
+from sitewatch.errors import (
+    CorruptFileError,
+    CredentialsError,
+    FetchError,
+    RateLimitError,
+    SitewatchError,
+)
+from sitewatch.imagery.gdal_env import HttpSettings
+
+__all__ = ["CogReader", "classify_gdal_error", "public_url"]
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT = {"rate", "server", "timeout", "network", "corrupt"}
+_CORRUPT_PAT = re.compile(r"not recognized as being in a supported file format|not a TIFF|"
+                          r"TIFFReadDirectory|TIFFFetch|TIFFReadEncoded|Decoding error|"
+                          r"IReadBlock failed|ZIPDecode|LZWDecode|Deflate|corrupt|truncated",
+                          re.I)
+
+
+def public_url(url: str) -> str:
+    """The URL without query string, fragment or user info (signatures and keys live there)."""
+    p = urlsplit(url)
+    netloc = p.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((p.scheme, netloc, p.path, "", ""))
+
+
+def _chain(err: BaseException) -> str:
+    parts, e, seen = [], err, 0
+    while e is not None and seen < 6:
+        parts.append(str(e))
+        e = e.__cause__ or e.__context__  # type: ignore[assignment]
+        seen += 1
+    return " | ".join(parts)
+
+
+def classify_gdal_error(err: BaseException) -> tuple[str, int | None]:
+    """(kind, HTTP status) of a failed remote read.
+
+    kind is one of rate, server, forbidden, missing, http, corrupt, timeout, network.
+    """
+    text = _chain(err)
+    m = re.search(r"HTTP response code:\s*(\d{3})", text) or re.search(r"HTTP error code\s*:?"
+                                                                       r"\s*(\d{3})", text)
+    if m:
+        code = int(m.group(1))
+        if code == 429:
+            return "rate", code
+        if code >= 500:
+            return "server", code
+        if code in (401, 403):
+            return "forbidden", code
+        if code == 404:
+            return "missing", code
+        if code == 416:
+            return "corrupt", code
+        return "http", code
+    if re.search(r"timed? ?out|timeout", text, re.I):
+        return "timeout", None
+    if _CORRUPT_PAT.search(text):
+        return "corrupt", None
+    return "network", None
+
+
+ResignFn = Callable[[str, bool], str]
+
+
+class CogReader:
+    """Read one band of a remote (or local) COG onto a grid.
+
+    Parameters
+    ----------
+    http : HttpSettings
+    attempts : int
+        Whole-read attempts (each with GDAL's own retries inside).
+    resign : callable, optional
+        ``resign(href, force) -> url``: signs hrefs (Planetary Computer);
+        ``force=True`` after an HTTP 403 asks for a fresh signature.
+    provider : str
+        Named in error messages.
+    """
+
+    def __init__(self, http: HttpSettings | None = None, *, attempts: int = 3,
+                 resign: ResignFn | None = None, provider: str = "the server",
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.http = http or HttpSettings.from_env()
+        self.attempts = max(1, attempts)
+        self.resign = resign
+        self.provider = provider
+        self._sleep = sleep
+
+    def _read_once(self, url: str, grid: Grid, resampling: Resampling, nocache: bool
+                   ) -> tuple[np.ndarray, float | None]:
+        opts = self.http.gdal_options()
+        if nocache:
+            opts["CPL_VSIL_CURL_NON_CACHED"] = f"/vsicurl/{url.split('?')[0]}"
+        with rasterio.Env(**opts), rasterio.open(url) as src:
+            nodata = src.nodata
+            with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
+                           height=grid.height, resampling=resampling,
+                           src_nodata=nodata, nodata=nodata) as vrt:
+                return vrt.read(1), nodata
+
+    def read(self, href: str, grid: Grid, *, what: str = "band",
+             resampling: Resampling = Resampling.nearest) -> tuple[np.ndarray, float | None]:
+        """(M, N) array in the file's dtype, and the file's nodata value.
+
+        Raises
+        ------
+        RateLimitError, FetchError, CredentialsError, CorruptFileError
+            With the provider, the public URL and what to do.
+        """
+        forced = False
+        last: tuple[str, int | None, BaseException] | None = None
+        for attempt in range(self.attempts):
+            try:
+                url = self.resign(href, forced) if self.resign else href
+                return self._read_once(url, grid, resampling, nocache=attempt > 0)
+            except SitewatchError:
+                raise
+            except RasterioError as err:
+                kind, status = classify_gdal_error(err)
+                last = (kind, status, err)
+                log.debug("read of %s failed (%s %s): %s", public_url(href), kind, status, err)
+                if kind == "forbidden" and self.resign is not None and not forced:
+                    forced = True
+                    log.info("access denied to %s: signing it again", public_url(href))
+                    continue
+                if kind not in _TRANSIENT or attempt == self.attempts - 1:
+                    break
+                self._sleep(self.http.retry_delay * 2 ** (attempt + 1))
+        assert last is not None
+        raise self._error(*last, href=href, what=what)
+
+    def _error(self, kind: str, status: int | None, err: BaseException, *, href: str,
+               what: str) -> SitewatchError:
+        where = f"{what} from {public_url(href)}"
+        tries = f"after {self.attempts} attempts"
+        if kind == "rate":
+            return RateLimitError(
+                f"{self.provider} keeps answering HTTP 429 Too Many Requests reading {where} "
+                f"{tries}: wait a few minutes and run the same command again (finished windows "
+                "are cached, so it resumes), or lower the request rate")
+        if kind == "server":
+            return FetchError(f"{self.provider} failed with HTTP {status} reading {where} {tries}:"
+                              " the service is having trouble; try again later")
+        if kind == "timeout":
+            return FetchError(f"timed out reading {where} {tries} (timeout "
+                              f"{self.http.timeout:g} s): the connection or the server is slow; "
+                              "try again, or raise SITEWATCH_HTTP_TIMEOUT")
+        if kind == "forbidden":
+            hint = ("the signed URL was refused even after signing it again; check the "
+                    "Planetary Computer's status, or set PC_SDK_SUBSCRIPTION_KEY"
+                    if self.resign else "the file is not public; check the endpoint")
+            return CredentialsError(f"access denied (HTTP {status}) reading {where}: {hint}")
+        if kind == "missing":
+            return FetchError(f"not found (HTTP 404): {where}; the catalogue lists a file the "
+                              "server does not have: skip the scene (--on-error skip) or try "
+                              "later")
+        if kind == "corrupt":
+            return CorruptFileError(
+                f"{where} is not a readable COG {tries} (truncated or corrupt: "
+                f"{_chain(err)[:160]}); nothing was cached: try again later, or skip the scene "
+                "with --on-error skip")
+        return FetchError(f"could not read {where} {tries} ({_chain(err)[:160]}): check your "
+                          "network connection and the endpoint URL")

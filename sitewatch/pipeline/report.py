@@ -1,0 +1,298 @@
+"""A site over time: epochs, change between the ends, figures, animation and the report.
+
+:func:`run_site` fetches one composite per epoch from any source and detects
+change between the first and the last clear epochs; :func:`write_site_outputs`
+writes the figures, the timelapse and the tables with their provenance, and
+:func:`write_report` one self-contained HTML page with all of it.
+
+Until a timeline (``sitewatch.timeline``) is installed, the per-pixel first
+change is the first epoch that differs from the first clear epoch under the
+same detector, without a persistence check; the report says so.
+
+Examples
+--------
+>>> run = run_site("cupertino-apple-park", source="sample", every="year")
+>>> [e.label for e in run.epochs], [e.is_gap for e in run.epochs]
+(['2015', '2016', '2017', '2018'], [False, True, True, False])
+>>> run.result.after.dates
+('2018-03-26',)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sitewatch._version import __version__
+from sitewatch.aoi import resolve_site
+from sitewatch.aoi.site import Site
+from sitewatch.attribution import OSCD_CREDIT, copernicus_attribution
+from sitewatch.bands import S2_LAND_BANDS
+from sitewatch.errors import NoClearSceneError
+from sitewatch.imagery.epochs import Epoch, build_epochs
+from sitewatch.imagery.sources import get_source
+from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2, detect_change
+from sitewatch.pipeline.result import ChangeResult
+
+__all__ = ["SiteRun", "run_site", "write_site_outputs", "build_report", "write_report"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SiteRun:
+    """Epochs of a site and the change between its first and last clear epochs."""
+
+    site: Site
+    source: str
+    start: str
+    end: str
+    every: str | Sequence[tuple[str, str]]
+    epochs: list[Epoch]
+    result: ChangeResult
+    first_change: np.ndarray
+    first_change_method: str
+    credits: list[str] = field(default_factory=list)
+    timeline: Any = None
+
+    @property
+    def rasters(self) -> list[Any]:
+        return [e.raster for e in self.epochs]
+
+    @property
+    def labels(self) -> list[str]:
+        return [e.label for e in self.epochs]
+
+    @property
+    def scenes(self) -> list[Any]:
+        return [s for e in self.epochs for s in e.scenes]
+
+
+def _first_change(epochs: Sequence[Epoch], i0: int, result: ChangeResult, *,
+                  method: str | None, min_area_m2: float) -> np.ndarray:
+    """Index of the first epoch whose pixel differs from epoch ``i0`` (-1 = never)."""
+    first = np.full(result.change.shape, -1, "int16")
+    base = epochs[i0].raster
+    assert base is not None
+    for k in range(i0 + 1, len(epochs)):
+        r = epochs[k].raster
+        if r is None:
+            continue
+        mask = result.change.mask if r is result.after else \
+            detect_change(base, r, method=method, min_area_m2=min_area_m2).change.mask
+        first[(first < 0) & mask] = k
+    return first
+
+
+def run_site(site: str | Site, *, source: str = "sample", start: str | None = None,
+             end: str | None = None, every: str | Sequence[tuple[str, str]] = "year",
+             method: str | None = None, min_area_m2: float = DEFAULT_MIN_AREA_M2,
+             bands: Sequence[str] = S2_LAND_BANDS, source_options: dict[str, Any] | None = None
+             ) -> SiteRun:
+    """Build the epochs of a site and detect change between the first and last clear ones.
+
+    Parameters
+    ----------
+    site : str or Site
+        Catalogue id, GeoJSON, bbox or WKT.
+    source : str
+        Imagery source name (``sample``, ``local``, ``earth-search``...).
+    start, end : str, optional
+        ISO dates; default the site's ``default_start``/``default_end`` or the
+        last five years.
+    every : cadence or explicit windows
+        ``month``, ``quarter``, ``year``.
+    method : str, optional
+        Detector.
+    min_area_m2 : float
+    bands : sequence of str
+    source_options : dict, optional
+        Passed to the source's constructor.
+    """
+    s = site if isinstance(site, Site) else resolve_site(site)
+    today = _dt.date.today()
+    start = start or s.properties.get("default_start") or f"{today.year - 5}-01-01"
+    end = end or s.properties.get("default_end") or today.isoformat()
+    src = get_source(source, **(source_options or {}))
+    epochs = build_epochs(src, s, start, end, every, bands=bands)
+    clear = [i for i, e in enumerate(epochs) if e.raster is not None]
+    if len(clear) < 2:
+        raise NoClearSceneError(
+            f"{s.id}: {len(clear)} clear epoch(s) between {start} and {end} with cadence "
+            f"{every!r}; change needs two: widen the dates or use a longer cadence")
+    before, after = epochs[clear[0]].raster, epochs[clear[-1]].raster
+    assert before is not None and after is not None
+    result = detect_change(before, after, method=method, min_area_m2=min_area_m2, site=s)
+    credits = [OSCD_CREDIT] if source == "sample" else []
+    if source == "sample":
+        from sitewatch.imagery.sources.sample import SampleSource
+        from sitewatch.pipeline.change import score_against
+
+        if isinstance(src, SampleSource):
+            result.metrics = score_against(result, src.labels())
+    first = _first_change(epochs, clear[0], result, method=method, min_area_m2=min_area_m2)
+    return SiteRun(s, source, start, end, every, epochs, result, first,
+                   "first epoch differing from the first clear epoch (no persistence check)",
+                   credits)
+
+
+def write_site_outputs(run: SiteRun, out_dir: str | os.PathLike[str], *,
+                       formats: Sequence[str] = ("png", "pdf", "svg"), preset: str = "double",
+                       view: str = "true", overlay: str = "outline", figure: bool = True,
+                       animate: bool = True, report: bool = True,
+                       command: Sequence[str] | None = None) -> dict[str, Path]:
+    """Figures, timelapse, tables and the report of a site run, each with its provenance."""
+    from sitewatch.pipeline.outputs import write_change_outputs
+
+    out = Path(out_dir)
+    paths = write_change_outputs(run.result, out, figure=figure,
+                                 command=list(command) if command is not None else None,
+                                 formats=formats, preset=preset, view=view, overlay=overlay,
+                                 extra_credit="; ".join(run.credits))
+    if animate:
+        paths.update(_timelapse(run, out, view=view, command=command))
+    if report:
+        assets = {k: paths[p].read_bytes() for k, p in (("before_after", "figure_web"),
+                                                         ("timelapse", "timelapse"))
+                  if p in paths}
+        paths["report"] = write_report(run, out / "report.html", command=command,
+                                       assets=assets)
+    return paths
+
+
+def _timelapse(run: SiteRun, out: Path, *, view: str = "true",
+               command: Sequence[str] | None = None) -> dict[str, Path]:
+    from sitewatch.pipeline.outputs import write_timelapse
+
+    ch = run.result.change
+    return write_timelapse(run.rasters, out, labels=run.labels, first_change=run.first_change,
+                           change_type=ch.change_type, view=view, title=run.site.name,
+                           credits=run.credits, site=run.site, scenes=run.scenes,
+                           detector={"method": ch.method, "params": ch.params,
+                                     "threshold": ch.threshold,
+                                     "first_change": run.first_change_method},
+                           command=command)
+
+
+def _progress_rows(run: SiteRun) -> list[list[Any]]:
+    """Per epoch: scenes, clear share, and changed area so far (m²) from the first change."""
+    area = np.broadcast_to(run.result.before.pixel_area_m2(), run.first_change.shape)
+    rows = []
+    for k, e in enumerate(run.epochs):
+        new = float(area[run.first_change == k].sum())
+        cum = float(area[(run.first_change >= 0) & (run.first_change <= k)].sum())
+        clear = float((e.clear_count > 0).mean()) if e.clear_count.size else 0.0
+        rows.append([e.label, f"{e.window.start} to {e.window.end}", len(e.scenes),
+                     f"{clear:.0%}", "gap" if e.is_gap else "", round(new), round(cum)])
+    return rows
+
+
+def build_report(run: SiteRun, *, command: Sequence[str] | None = None,
+                 preset: str = "web", assets: dict[str, bytes] | None = None) -> str:
+    """The site report as one self-contained HTML string.
+
+    ``assets`` may hold already rendered ``before_after`` (PNG) and ``timelapse``
+    (GIF) bytes to embed instead of drawing them again.
+    """
+    assets = assets or {}
+    from sitewatch.annotate.animation import encode_gif, render_frames
+    from sitewatch.annotate.figures import change_figure, figure_bytes, show_raster
+    from sitewatch.annotate.overlay import change_label
+    from sitewatch.annotate.provenance import result_provenance
+    from sitewatch.annotate.report_html import Image, ReportPage, Section, Table, render_report
+    from sitewatch.annotate.style import format_area
+    from sitewatch.annotate.views import prepare_view
+
+    res = run.result
+    ch = res.change
+    sections: list[Section] = []
+    ba = assets.get("before_after") or figure_bytes(change_figure(res, preset=preset,
+                                                                   credits=run.credits))
+    sections.append(Section("Before and after", id="before-after", images=[Image(
+        ba, caption=f"True colour, one stretch for both dates; detected change "
+        f"outlined ({ch.method}).", id="fig-before-after")]))
+    fig_fc = change_figure(res, preset=preset, credits=run.credits, view="false",
+                           inset=False, callouts=0,
+                           title=f"{run.site.name}: false colour infrared")
+    sections[-1].images.append(Image(figure_bytes(fig_fc), caption="False colour infrared "
+                                     "(B08, B04, B03): vegetation red, built surfaces grey-blue.",
+                                     id="fig-false-colour"))
+    # swipe pair: the two dates, same stretch, no furniture
+    pv = prepare_view([res.before, res.after], "true")
+    pair = []
+    for r, role in ((res.before, "before"), (res.after, "after")):
+        ax = show_raster(r, stretch=pv.stretch, caption="", scalebar=False, north=False,
+                         preset=preset)
+        pair.append(Image(figure_bytes(ax.figure, dpi=250),  # type: ignore[arg-type]
+                          caption=f"{role} {', '.join(r.dates)}"))
+    sections.append(Section("Swipe", id="swipe", swipe=(pair[0], pair[1]),
+                            text="The same two dates under the same stretch."))
+    gif = assets.get("timelapse") or encode_gif(render_frames(
+        run.rasters, labels=run.labels, first_change=run.first_change,
+        change_type=ch.change_type, title=run.site.name, credits=run.credits, width_px=640))
+    sections.append(Section("Timelapse", id="timelapse", images=[Image(
+        gif, mime="image/gif", caption=f"{len(run.epochs)} epochs ({run.every}); "
+        "changes shown from the epoch they first appear.", id="fig-timelapse")]))
+    sections.append(_progress_section(run))
+    sections.append(Section("Largest changes", id="regions", table=Table(
+        ["#", "type", "area m²", "lon", "lat"],
+        [[r.id, change_label(r.change_type), round(r.area_m2), f"{r.centroid_lonlat[0]:.5f}",
+          f"{r.centroid_lonlat[1]:.5f}"] for r in res.regions[:15]],
+        caption=f"{len(res.regions)} regions of at least {res.min_area_m2:g} m²; largest 15")))
+    sections.append(Section("Scenes used", id="scenes", table=Table(
+        ["epoch", "scene id", "date", "source", "processing baseline", "cloud %"],
+        [[e.label, s.id, s.date, s.source, s.processing_baseline or "", s.cloud_cover]
+         for e in run.epochs for s in e.scenes])))
+    prov = result_provenance(res, command=command, credits=run.credits, epochs=run.labels,
+                             scenes=run.scenes)
+    sections.append(Section("Provenance", id="provenance", json_data=prov,
+                            text="Everything needed to trace each number to its scenes."))
+    m = res.metrics or {}
+    facts = [("Site", f"{run.site.name} ({run.site.id})"),
+             ("Dates", f"{run.start} to {run.end}, every {run.every}"),
+             ("Source", run.source),
+             ("Detected change", f"{format_area(res.changed_area_m2)} in {len(res.regions)} "
+                                 f"regions between {', '.join(res.before.dates)} and "
+                                 f"{', '.join(res.after.dates)}"),
+             ("Detector", f"{ch.method}" + (f", threshold {ch.threshold:.3g}"
+                                            if ch.threshold is not None else ""))]
+    if m.get("f1") is not None:
+        facts.append(("Accuracy vs reference", f"precision {m['precision']:.2f}, recall "
+                                               f"{m['recall']:.2f}, F1 {m['f1']:.2f}"))
+    page = ReportPage(
+        title=f"{run.site.name}", subtitle=run.site.description, facts=facts,
+        sections=sections,
+        footer=[copernicus_attribution([d for r in run.rasters if r is not None
+                                        for d in r.dates]) + ".", *run.credits,
+                f"Made with sitewatch {__version__} on "
+                f"{_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}."])
+    return render_report(page)
+
+
+def _progress_section(run: SiteRun) -> Any:
+    from sitewatch.annotate.report_html import Section, Table
+
+    return Section(
+        "Progress by epoch", id="progress",
+        text=f"Changed area so far, per epoch. First change: {run.first_change_method}.",
+        table=Table(["epoch", "window", "scenes", "clear", "", "new change m²",
+                     "changed so far m²"], _progress_rows(run)))
+
+
+def write_report(run: SiteRun, path: str | os.PathLike[str], *,
+                 command: Sequence[str] | None = None,
+                 assets: dict[str, bytes] | None = None) -> Path:
+    """Write :func:`build_report` atomically to ``path``."""
+    from sitewatch.atomic import atomic_write_text
+
+    path = Path(path)
+    atomic_write_text(build_report(run, command=command, assets=assets), path)
+    log.info("wrote %s", path)
+    return path

@@ -1,0 +1,1 @@
+"""Loopback fakes speaking the real protocols: STAC, COG byte ranges, PC SAS, Sentinel Hub."""
