@@ -137,17 +137,17 @@ def main() -> None:
         "`sitewatch watch` as a subprocess, fresh output folder, LocalCluster start-up "
         "included.",
         "",
-        "| round | load before (1/5/15 min) | workers | wall (s) | sites per hour | median site (s) "
-        "| foreign CPU (cores) | speed-up |",
+        "| round | load before (1/5/15 min) | workers | wall (s) | sites per hour "
+        "| median site (s) | foreign CPU (cores) | speed-up |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for i, r in enumerate(rounds, 1):
         for n in (1, 2):
             x = r["res"][n]
+            speedup = f"**{r['speedup']:.2f}x**" if n == 2 else ""
             lines.append(f"| {i} | {r['load_text']} | {n} | {x['wall']:.1f} | "
                          f"{x['sites_per_hour']:.0f} | {x['site_seconds_median']:.2f} | "
-                         f"{x['foreign_cores']:.2f} | "
-                         f"{'**%.2fx**' % r['speedup'] if n == 2 else ''} |")
+                         f"{x['foreign_cores']:.2f} | {speedup} |")
     worst = min(r["speedup"] for r in rounds)
     lines += ["", f"**Result:** 2 workers run {worst:.2f}x the sites per hour of 1 worker "
                   f"(worst round; target at least 1.7x)."]
