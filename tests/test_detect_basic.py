@@ -24,7 +24,7 @@ def test_cva_finds_a_square_and_ignores_noise(make_raster):
     after = before.with_data(before.data + np.random.default_rng(2).normal(0, 0.001,
                                                                            before.data.shape))
     after.data[:, 10:20, 10:20] += 0.15
-    res = detect_change(before, after, method="cva", min_area_m2=0)
+    res = detect_change(before, after, method="cva", min_area_m2=0, threshold="otsu")
     assert res.change.mask[10:20, 10:20].all()
     # Otsu puts the cut at the first bin past the noise bulk: a stray noise pixel may pass
     assert res.change.mask.sum() - 100 <= 3

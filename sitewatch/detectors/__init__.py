@@ -5,6 +5,7 @@ or records; they never open files or the network, and import nothing of
 sitewatch but errors and types.
 """
 
+from sitewatch.detectors.base import Detector, FitState, check_pair
 from sitewatch.detectors.metrics import Confusion, confusion, pooled, scores
 from sitewatch.detectors.polygons import Region, regions_from_mask, regions_to_geojson
 from sitewatch.detectors.registry import (
@@ -16,6 +17,9 @@ from sitewatch.detectors.registry import (
 
 __all__ = [
     "DEFAULT_DETECTOR",
+    "Detector",
+    "FitState",
+    "check_pair",
     "Confusion",
     "Region",
     "available_detectors",

@@ -12,42 +12,15 @@ changes with Landsat", LARS Symposia, 1980.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from sitewatch.detectors.base import FitState, check_pair
 from sitewatch.detectors.registry import register_detector
-from sitewatch.detectors.thresholds import threshold_otsu
-from sitewatch.errors import DetectorError
-from sitewatch.types import ChangeMap
+from sitewatch.detectors.statistic import StatisticDetector
 
-__all__ = ["change_vector", "spectral_angle", "detect_cva", "check_pair"]
-
-
-def check_pair(before: np.ndarray, after: np.ndarray, valid: np.ndarray | None = None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validate a (B, M, N) pair; return float arrays and the joint valid mask.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> b = np.ones((2, 2, 2)); a = b.copy(); a[0, 0, 0] = np.nan
-    >>> check_pair(b, a)[2]
-    array([[False,  True],
-           [ True,  True]])
-    """
-    b = np.asarray(before, dtype="float32")
-    a = np.asarray(after, dtype="float32")
-    if b.ndim != 3 or b.shape != a.shape:
-        raise DetectorError(f"before {b.shape} and after {a.shape} must both be (band, row, col) "
-                            "of one shape: load both dates on the same grid and bands")
-    ok = np.isfinite(b).all(axis=0) & np.isfinite(a).all(axis=0)
-    if valid is not None:
-        ok &= np.asarray(valid, dtype=bool)
-    if not ok.any():
-        raise DetectorError("no pixel is valid on both dates: every pixel is cloud or no-data")
-    return b, a, ok
+__all__ = ["change_vector", "change_direction", "spectral_angle", "CVADetector", "check_pair"]
 
 
 def change_vector(before: np.ndarray, after: np.ndarray, valid: np.ndarray | None = None
@@ -86,28 +59,43 @@ def spectral_angle(before: np.ndarray, after: np.ndarray) -> np.ndarray:
         return np.arccos(np.clip(dot / norm, -1, 1)).astype("float32")
 
 
-@register_detector("cva", summary="Change vector analysis: Euclidean length of the per-pixel "
-                   "spectral difference, Otsu threshold.")
-def detect_cva(before: np.ndarray, after: np.ndarray, *, band_names: Sequence[str] = (),
-               valid: np.ndarray | None = None, pixel_size_m: float = 10.0,
-               threshold: float | None = None, **params: Any) -> ChangeMap:
-    """Change vector analysis with an Otsu threshold (Malila 1980; Otsu 1979).
+def change_direction(delta_x: np.ndarray, delta_y: np.ndarray) -> np.ndarray:
+    """Direction of a 2-D change vector in degrees (0-360, counter-clockwise from +x).
+
+    The classic CVA direction (Malila 1980): with ``delta_x`` the change of
+    one feature (e.g. brightness) and ``delta_y`` of another (e.g. NDVI), the
+    quadrant says the kind of change (brighter and less green: clearing).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> change_direction(np.array([1.0, 0.0, -1.0]), np.array([0.0, 1.0, -1.0]))
+    array([  0.,  90., 225.])
+    """
+    ang = np.degrees(np.arctan2(np.asarray(delta_y, "float64"), np.asarray(delta_x, "float64")))
+    return np.mod(ang, 360.0)
+
+
+@register_detector("cva", summary="Change vector analysis: length of the per-pixel spectral "
+                   "difference, calibrated threshold.")
+class CVADetector(StatisticDetector):
+    """Change vector analysis (Malila 1980): the Euclidean length of ``after - before``.
+
+    The statistic is the magnitude of the change vector in reflectance units
+    over the given bands, cut by a calibrated threshold (default: false-alarm
+    rate ``far`` against the no-change distribution fitted to the bulk; or
+    ``threshold="otsu"``/``"kittler"``/a number). No fit pass beyond the
+    threshold's histogram. Sensitive to radiometric differences between the
+    dates (season, haze, L1C vs L2A): prefer ``irmad`` or the default detector
+    for real pairs.
 
     Parameters
     ----------
-    before, after : (B, M, N) ndarray
-        Reflectance of the two dates on one grid; NaN = missing.
-    band_names : sequence of str
-        Names of the B bands (recorded only).
-    valid : (M, N) bool ndarray, optional
-    pixel_size_m : float
-        Unused here; part of the detector signature.
-    threshold : float, optional
-        Fixed magnitude threshold instead of Otsu's.
-
-    Returns
-    -------
-    ChangeMap
+    threshold, far, bulk, null_family
+        See :class:`~sitewatch.detectors.statistic.StatisticDetector`.
+    normalize : bool
+        First map the after image onto the before image's radiometry from
+        IR-MAD invariant pixels (:mod:`sitewatch.detectors.normalize`).
 
     Examples
     --------
@@ -115,14 +103,24 @@ def detect_cva(before: np.ndarray, after: np.ndarray, *, band_names: Sequence[st
     >>> rng = np.random.default_rng(1)
     >>> b = rng.normal(0.2, 0.01, (4, 20, 20)).astype("float32"); a = b.copy()
     >>> a[:, 5:10, 5:10] += 0.2
-    >>> cm = detect_cva(b, a)
+    >>> cm = CVADetector(threshold="otsu").run(b, a)
     >>> int(cm.mask.sum()), bool(cm.mask[5:10, 5:10].all())
     (25, True)
     """
-    mag = change_vector(before, after, valid)
-    ok = np.isfinite(mag)
-    t = float(threshold) if threshold is not None else threshold_otsu(mag, ok)
-    mask = ok & (mag > t)
-    return ChangeMap(magnitude=mag, mask=mask, method="cva", valid=ok, threshold=t,
-                     params={"threshold": t, "threshold_method": "fixed" if threshold is not None
-                             else "otsu", "bands": list(band_names)})
+
+    null_power = 2.0
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return {**super().defaults(), "normalize": False}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.params["normalize"]:
+            from sitewatch.detectors.normalize import IMADNormalization
+
+            self.norm = IMADNormalization()
+
+    def statistic(self, state: FitState, before: np.ndarray, after: np.ndarray,
+                  valid: np.ndarray) -> np.ndarray:
+        return np.sqrt(np.sum((after - before) ** 2, axis=0, dtype="float32"))

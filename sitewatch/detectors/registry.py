@@ -1,78 +1,150 @@
 """Registry of two-date change detectors, picked by name (``--method NAME``).
 
-A detector is a function ``fn(before, after, *, band_names, valid=None,
-pixel_size_m=10.0, **params) -> ChangeMap`` on (B, M, N) float arrays of
-reflectance with NaN for missing pixels. It never opens files or the network.
+A detector is a :class:`~sitewatch.detectors.base.Detector` subclass
+registered with :func:`register_detector`. :func:`get_detector` returns a
+:class:`DetectorInfo`: its name, one-line summary, help text (the class
+docstring), the bands it needs, and two ways to run it:
+
+- call it like a function on whole arrays (the in-memory path):
+  ``get_detector("irmad")(before, after, band_names=..., valid=..., **params)``;
+- ``get_detector("irmad").create(band_names=..., **params)`` gives the
+  :class:`~sitewatch.detectors.base.Detector` whose ``fit``/``apply`` a block
+  runner drives (``halo`` and ``block_align`` say how to cut blocks).
 
 Examples
 --------
 >>> "cva" in available_detectors()
 True
 >>> get_detector("cva").summary
-'Change vector analysis: Euclidean length of the per-pixel spectral difference, Otsu threshold.'
+'Change vector analysis: length of the per-pixel spectral difference, calibrated threshold.'
+>>> get_detector("cva").create(threshold="otsu").params["threshold"]
+'otsu'
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
+
+from sitewatch.detectors.base import Detector
 from sitewatch.errors import DetectorError
 from sitewatch.types import ChangeMap
 
 __all__ = ["DetectorInfo", "register_detector", "get_detector", "available_detectors",
            "DEFAULT_DETECTOR"]
 
-#: Name of the detector used when none is asked for.
+#: Name of the detector used when none is asked for (chosen by benchmarks/bench_oscd.py).
 DEFAULT_DETECTOR = "cva"
 
-DetectorFn = Callable[..., ChangeMap]
+D = TypeVar("D", bound=type[Detector])
 
 
 @dataclass(frozen=True)
 class DetectorInfo:
-    """A registered detector: its function, one-line summary and help text."""
+    """A registered detector: its class, summary, help text and needed bands."""
 
     name: str
-    fn: DetectorFn
+    cls: type[Detector]
     summary: str
     help: str
     bands: tuple[str, ...] = ()
+    sensor: str = "s2"
 
-    def __call__(self, *args: Any, **kwargs: Any) -> ChangeMap:
-        return self.fn(*args, **kwargs)
+    @property
+    def fn(self) -> Callable[..., ChangeMap]:
+        """The in-memory path as a plain function (same as calling this object)."""
+        return self.__call__
+
+    def defaults(self) -> dict[str, Any]:
+        """The detector's tuning knobs and their defaults.
+
+        Examples
+        --------
+        >>> get_detector("cva").defaults()["far"]
+        0.01
+        """
+        return self.cls.defaults()
+
+    def create(self, *, band_names: Sequence[str] = (), pixel_size_m: float = 10.0,
+               **params: Any) -> Detector:
+        """A configured detector object (for block runners).
+
+        Examples
+        --------
+        >>> get_detector("cva").create().name
+        'cva'
+        """
+        return self.cls(band_names=band_names or self.bands, pixel_size_m=pixel_size_m, **params)
+
+    def __call__(self, before: np.ndarray, after: np.ndarray, *, band_names: Sequence[str] = (),
+                 valid: np.ndarray | None = None, pixel_size_m: float = 10.0,
+                 **params: Any) -> ChangeMap:
+        """Run on whole (B, M, N) arrays: fit on the whole array, then apply."""
+        det = self.create(band_names=band_names, pixel_size_m=pixel_size_m, **params)
+        return det.run(before, after, valid)
 
 
 _REGISTRY: dict[str, DetectorInfo] = {}
 
 
-def register_detector(name: str, *, summary: str, bands: tuple[str, ...] = ()
-                      ) -> Callable[[DetectorFn], DetectorFn]:
-    """Decorator adding a detector function to the registry under ``name``.
+def register_detector(name: str, *, summary: str, bands: tuple[str, ...] = (),
+                      sensor: str = "s2") -> Callable[[D], D]:
+    """Class decorator adding a :class:`Detector` subclass to the registry under ``name``.
 
-    ``bands`` lists the Sentinel-2 bands it needs (empty: any bands).
+    ``bands`` lists the bands it needs in order (empty: any bands); ``sensor``
+    is ``"s2"`` (optical reflectance) or ``"s1"`` (radar intensities).
     """
-    def deco(fn: DetectorFn) -> DetectorFn:
-        doc = (fn.__doc__ or summary).strip()
-        _REGISTRY[name] = DetectorInfo(name, fn, summary, doc, tuple(bands))
-        return fn
+    def deco(cls: D) -> D:
+        if not (isinstance(cls, type) and issubclass(cls, Detector)):
+            raise TypeError(f"{cls!r} is not a Detector subclass")
+        cls.name = name
+        cls.summary = summary
+        cls.bands = tuple(bands)
+        doc = inspect.cleandoc(cls.__doc__ or summary)
+        doc = doc.split("\nExamples\n--------")[0].strip()  # help text: no doctests
+        _REGISTRY[name] = DetectorInfo(name, cls, summary, doc, tuple(bands), sensor)
+        return cls
     return deco
 
 
 def _load_all() -> None:
     # Importing the modules registers their detectors.
-    from sitewatch.detectors import cva  # noqa: F401
+    from sitewatch.detectors import (  # noqa: F401
+        cva,
+        indices,
+        irmad,
+        learned,
+        pcakmeans,
+        sar,
+    )
 
 
-def available_detectors() -> list[str]:
-    """Names of the registered detectors."""
+def available_detectors(sensor: str | None = None) -> list[str]:
+    """Names of the registered detectors (optionally only those for one sensor).
+
+    Examples
+    --------
+    >>> "irmad" in available_detectors("s2")
+    True
+    """
     _load_all()
-    return sorted(_REGISTRY)
+    return sorted(n for n, i in _REGISTRY.items() if sensor is None or i.sensor == sensor)
 
 
 def get_detector(name: str) -> DetectorInfo:
-    """The registered detector called ``name``."""
+    """The registered detector called ``name``.
+
+    Examples
+    --------
+    >>> get_detector("nope")
+    Traceback (most recent call last):
+    ...
+    sitewatch.errors.DetectorError: unknown detector 'nope': choose one of ...
+    """
     _load_all()
     try:
         return _REGISTRY[name]

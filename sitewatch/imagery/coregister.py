@@ -146,6 +146,13 @@ def apply_shift(raster: Raster, shift: Shift) -> Raster:
                    provenance=replace(raster.provenance, processing=proc))
 
 
+def _res_m(raster: Raster) -> float:
+    """Pixel size in metres, also on a geographic grid."""
+    if raster.is_geographic:
+        return float(np.sqrt(np.nanmean(raster.pixel_area_m2())))
+    return float(raster.res[0])
+
+
 def _pick_band(raster: Raster, band: str | None) -> str:
     if band is not None:
         raster.band_index(band)
@@ -158,7 +165,7 @@ def _pick_band(raster: Raster, band: str | None) -> str:
 
 def coregister_epochs(epochs: Sequence[Epoch], *, reference: str | None = None,
                       band: str | None = None, max_shift_px: float = 3.0,
-                      min_shift_px: float = 0.05, on_excess: str = "flag",
+                      min_shift_px: float = 0.25, on_excess: str = "flag",
                       upsample: int = 20) -> list[Epoch]:
     """Align every epoch composite to a reference epoch, in place; returns the epochs.
 
@@ -173,7 +180,8 @@ def coregister_epochs(epochs: Sequence[Epoch], *, reference: str | None = None,
     max_shift_px : float
         Largest shift corrected; a larger one is flagged or an error.
     min_shift_px : float
-        Smaller shifts are reported but not resampled (resampling blurs).
+        Smaller shifts are reported but not resampled: resampling blurs, and
+        Sentinel-2's own multi-temporal registration is specified to ~0.3 px.
     on_excess : {"flag", "error"}
     upsample : int
         Sub-pixel precision is 1 / ``upsample``.
@@ -209,7 +217,7 @@ def coregister_epochs(epochs: Sequence[Epoch], *, reference: str | None = None,
             continue
         try:
             s = estimate_shift(ref_img, e.raster.band(use), upsample=upsample,
-                               res_m=e.raster.res[0])
+                               res_m=_res_m(e.raster))
         except RegistrationError as err:
             e.flags["coregistration"] = {**info, "status": "failed", "reason": str(err)}
             log.warning("epoch %s not co-registered: %s", e.label, err)

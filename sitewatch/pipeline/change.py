@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 
 from sitewatch.aoi.site import Site
+from sitewatch.detectors.changetype import classify_change
+from sitewatch.detectors.indices import INDEX_BANDS
 from sitewatch.detectors.metrics import confusion, scores
 from sitewatch.detectors.polygons import regions_from_mask
 from sitewatch.detectors.postprocess import minimum_mapping_unit
@@ -60,6 +62,8 @@ def detect_change(before: Raster, after: Raster, *, method: str | None = None,
     valid = b.valid_mask() & a.valid_mask()
     res_m = float(np.sqrt(np.median(b.pixel_area_m2())))
     cm = info(b.data, a.data, band_names=bands, valid=valid, pixel_size_m=res_m, **params)
+    if cm.change_type is None and cm.mask.any() and all(n in bands for n in INDEX_BANDS):
+        cm.change_type = classify_change(b.data, a.data, bands, cm.mask)
     mask = minimum_mapping_unit(cm.mask, min_area_m2, b.pixel_area_m2())
     cm.mask = mask
     if cm.change_type is not None:

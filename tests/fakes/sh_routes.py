@@ -27,6 +27,7 @@ from affine import Affine
 from fakehttp import Request, Response, State
 from rasterio.io import MemoryFile
 from rasterio.warp import Resampling, reproject
+from stac_routes import scene_views
 
 
 def _err(status: int, message: str, reason: str = "Bad Request", code: str = "COMMON_EXCEPTION"
@@ -76,9 +77,9 @@ def _cql_ok(props: dict[str, Any], text: str | None) -> bool:
 def _features(w: dict[str, Any], coll: str) -> list[dict[str, Any]]:
     out = []
     if coll == "sentinel-2-l2a":
-        for sc in w["scenes"]:
+        for sc in scene_views(w):
             out.append({"stac_version": "1.0.0", "type": "Feature", "id": sc["ids"]["esa"],
-                        "geometry": w["footprint"], "bbox": w["bbox"],
+                        "geometry": sc.get("footprint") or w["footprint"], "bbox": w["bbox"],
                         "properties": {"datetime": sc["datetime"], "platform": sc["platform"],
                                        "instruments": ["msi"], "constellation": "sentinel-2",
                                        "gsd": 10, "eo:cloud_cover": sc["cloud_cover"],
@@ -160,7 +161,7 @@ def _process(req: Request, state: State) -> Response:
     harmonize = bool(proc.get("harmonizeValues", True))
     crs = f"EPSG:{epsg}"
     if data["type"] == "sentinel-2-l2a":
-        scenes = [s for s in w["scenes"] if a <= s["datetime"] <= b]
+        scenes = [s for s in scene_views(w) if a <= s["datetime"] <= b]
         mcc = flt.get("maxCloudCoverage")
         if mcc is not None:
             scenes = [s for s in scenes if s["cloud_cover"] <= mcc]

@@ -57,7 +57,8 @@ def _es_item(sc: dict[str, Any], coll: str, base: str, w: dict[str, Any]) -> dic
     props: dict[str, Any] = {
         "datetime": sc["datetime"], "platform": sc["platform"], "constellation": "sentinel-2",
         "eo:cloud_cover": sc["cloud_cover"], "s2:processing_baseline": sc["baseline"],
-        "grid:code": f"MGRS-{w['tile']}", "proj:epsg": w["epsg"], "mgrs:utm_zone": 51,
+        "grid:code": f"MGRS-{sc['tile']}", "proj:epsg": w["epsg"], "mgrs:utm_zone": 51,
+        "sat:relative_orbit": 46,
         "s2:product_uri": sc["ids"]["esa"] + ".SAFE"}
     if coll == "sentinel-2-l2a":
         props["earthsearch:boa_offset_applied"] = sc["es"]["flag"]
@@ -71,21 +72,22 @@ def _es_item(sc: dict[str, Any], coll: str, base: str, w: dict[str, Any]) -> dic
                                  "raster:bands": [rb]}
     iid = sc["ids"]["es"] if coll == "sentinel-2-l2a" else sc["ids"]["es"].replace("_0_", "_1_")
     return {"type": "Feature", "stac_version": "1.0.0", "id": iid, "collection": coll,
-            "bbox": w["bbox"], "geometry": w["footprint"], "properties": props,
-            "assets": assets, "links": []}
+            "bbox": w["bbox"], "geometry": sc.get("footprint") or w["footprint"],
+            "properties": props, "assets": assets, "links": []}
 
 
 def _pc_item(sc: dict[str, Any], base: str, w: dict[str, Any]) -> dict[str, Any]:
     props = {"datetime": sc["datetime"], "platform": "Sentinel-" + sc["platform"][-2:].upper(),
              "eo:cloud_cover": sc["cloud_cover"], "s2:processing_baseline": sc["baseline"],
-             "s2:mgrs_tile": w["tile"], "proj:epsg": w["epsg"],
+             "s2:mgrs_tile": sc["tile"], "proj:epsg": w["epsg"], "sat:relative_orbit": 46,
              "s2:product_type": "S2MSI2A"}
     assets = {band: {"href": f"{base}/{PC_ACCOUNT}/{PC_CONTAINER}/{w['tag']}/{rel}", "type": COG,
                      "roles": ["data"]}
               for band, rel in sc["files"]["raw"].items()}
     return {"type": "Feature", "stac_version": "1.0.0", "id": sc["ids"]["pc"],
-            "collection": "sentinel-2-l2a", "bbox": w["bbox"], "geometry": w["footprint"],
-            "properties": props, "assets": assets, "links": []}
+            "collection": "sentinel-2-l2a", "bbox": w["bbox"],
+            "geometry": sc.get("footprint") or w["footprint"], "properties": props,
+            "assets": assets, "links": []}
 
 
 def _dt_filter(value: str | None) -> tuple[str, str]:
@@ -157,9 +159,19 @@ def _search(req: Request, state: State, prefix: str, make_items: Any) -> Respons
                           "numberReturned": len(page)}, content_type="application/geo+json")
 
 
-def _es_items(base: str, w: dict[str, Any], colls: list[str]) -> list[dict[str, Any]]:
+def scene_views(w: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every tile product: each scene, plus its twin tile where it has one."""
     out = []
     for sc in w["scenes"]:
+        out.append(sc)
+        if sc.get("twin"):
+            out.append({**sc, **sc["twin"], "twin": None})
+    return out
+
+
+def _es_items(base: str, w: dict[str, Any], colls: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for sc in scene_views(w):
         for c in sc["es"]["collections"]:
             if not colls or c in colls:
                 out.append(_es_item(sc, c, base, w))
@@ -169,7 +181,7 @@ def _es_items(base: str, w: dict[str, Any], colls: list[str]) -> list[dict[str, 
 def _pc_items(base: str, w: dict[str, Any], colls: list[str]) -> list[dict[str, Any]]:
     if colls and "sentinel-2-l2a" not in colls:
         return []
-    return [_pc_item(sc, base, w) for sc in w["scenes"]]
+    return [_pc_item(sc, base, w) for sc in scene_views(w)]
 
 
 def _file(state: State, tagged: str) -> Response:

@@ -36,6 +36,7 @@ EPSG = 32651
 TILE_X0, TILE_Y0 = 614980.0, 4433020.0  # upper-left corner, on the 20/60 m lattice
 TILE_SIZE_M = 3840.0
 TILE_ID = "51TXE"
+TWIN_TILE_ID = "51SXE"  # the neighbouring tile (latitude band S) of twin scenes
 #: The test site (UTM metres): a 1.5 km square well inside the tile.
 SITE_UTM = (616000.0, 4430000.0, 617500.0, 4431500.0)
 #: The bright roof (UTM metres): 120 m x 80 m = 9,600 m².
@@ -77,6 +78,8 @@ class SceneSpec:
     cirrus: list[tuple[float, float, float]] = field(default_factory=list)
     shadow_offset_m: tuple[float, float] = (250.0, -250.0)  # (dx, dy) of cloud shadows
     nodata_cols: int = 0                 # leftmost 10 m columns without data
+    twin_cols: int = 0                   # a neighbouring tile of the same overpass covers
+                                         # the leftmost columns (its id has tile 51SXE)
     shift_m: tuple[float, float] = (0.0, 0.0)  # geolocation error (dx, dy) in metres
     roof_as_cloud: bool = True           # SCL calls the roof cloud (the false-cloud case)
     es_shifted: bool | None = None       # ES sentinel-2-l2a pixels already offset-corrected
@@ -184,15 +187,26 @@ def _write_cog(path: Path, data: np.ndarray, res: float, dtype: str, nodata: flo
                      overviews="NONE")
 
 
-def tile_footprint() -> dict[str, Any]:
+def tile_footprint(cols: tuple[int, int | None] = (0, None)) -> dict[str, Any]:
+    """WGS84 footprint of the tile's data between two 10 m column numbers."""
     t = Transformer.from_crs(EPSG, 4326, always_xy=True)
-    poly = box(TILE_X0, TILE_Y0 - TILE_SIZE_M, TILE_X0 + TILE_SIZE_M, TILE_Y0)
+    x1 = TILE_X0 + (TILE_SIZE_M if cols[1] is None else cols[1] * 10.0)
+    poly = box(TILE_X0 + cols[0] * 10.0, TILE_Y0 - TILE_SIZE_M, x1, TILE_Y0)
     return mapping(shapely.transform(poly.segmentize(500), lambda xx, yy: t.transform(xx, yy),
                                      interleaved=False))
 
 
+def _valid_cols(shape: tuple[int, int], res: float, cols: tuple[int, int | None]) -> np.ndarray:
+    valid = np.zeros(shape, bool)
+    start = int(np.ceil(cols[0] * 10 / res))
+    stop = None if cols[1] is None else int(np.ceil(cols[1] * 10 / res))
+    valid[:, start:stop] = True
+    return valid
+
+
 def scene_reflectance(spec: SceneSpec, world: WorldSpec, band: str, res: float,
-                      index: int) -> tuple[np.ndarray, np.ndarray]:
+                      index: int, cols: tuple[int, int | None] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """(reflectance, valid) of one band of one scene on the tile grid at ``res``."""
     x, y = _centres(res)
     xs, ys = x - spec.shift_m[0], y - spec.shift_m[1]
@@ -206,13 +220,12 @@ def scene_reflectance(spec: SceneSpec, world: WorldSpec, band: str, res: float,
     refl = np.where(shadow, refl * 0.35, refl)
     refl = np.where(_disks(xs, ys, spec.cirrus), refl + 0.05, refl)
     refl = np.where(_disks(xs, ys, spec.clouds), CLOUD_REFL, refl)
-    valid = np.ones(refl.shape, bool)
-    if spec.nodata_cols:
-        valid[:, : int(np.ceil(spec.nodata_cols * 10 / res))] = False
+    valid = _valid_cols(refl.shape, res, cols or (spec.nodata_cols, None))
     return np.clip(refl, 0.0001, 1.5), valid
 
 
-def scene_scl(spec: SceneSpec, world: WorldSpec) -> np.ndarray:
+def scene_scl(spec: SceneSpec, world: WorldSpec, cols: tuple[int, int | None] | None = None
+              ) -> np.ndarray:
     """The scene classification layer (20 m) as Sen2Cor would give it."""
     x, y = _centres(20.0)
     xs, ys = x - spec.shift_m[0], y - spec.shift_m[1]
@@ -231,8 +244,7 @@ def scene_scl(spec: SceneSpec, world: WorldSpec) -> np.ndarray:
     core = [(cx, cy, r * 0.8) for cx, cy, r in spec.clouds]
     scl[_disks(xs, ys, spec.clouds)] = 8
     scl[_disks(xs, ys, core)] = 9
-    if spec.nodata_cols:
-        scl[:, : int(np.ceil(spec.nodata_cols / 2))] = 0
+    scl[~_valid_cols(scl.shape, 20.0, cols or (spec.nodata_cols, None))] = 0
     return scl
 
 
@@ -271,13 +283,36 @@ def build_world(folder: Path, spec: WorldSpec, variants: tuple[str, ...] = ("raw
             files[variant]["SCL"] = rel
         if "shifted" not in files:
             files["shifted"] = files["raw"]
+        twin = None
+        if sc.twin_cols:
+            tids = {k: v.replace(TILE_ID, TWIN_TILE_ID) for k, v in ids.items()}
+            tfiles: dict[str, dict[str, str]] = {v: {} for v in files}
+            for band in ALL_BANDS:
+                res = 10.0 if band in BANDS_10M else 20.0
+                refl, valid = scene_reflectance(sc, spec, band, res, i, (0, sc.twin_cols))
+                for variant in wanted:
+                    add = 1000 if (new and variant == "raw") else 0
+                    dn = np.where(valid, np.clip(np.round(refl * 10000) + add, 1, 65535), 0)
+                    trel = f"{variant}/{tids['es']}/{band}.tif"
+                    _write_cog(folder / trel, dn, res, "uint16", 0, spec.blocksize)
+                    tfiles[variant][band] = trel
+            tscl = scene_scl(sc, spec, (0, sc.twin_cols))
+            trel = f"scl/{tids['es']}/SCL.tif"
+            _write_cog(folder / trel, tscl, 20.0, "uint8", 0, spec.blocksize)
+            for variant in wanted:
+                tfiles[variant]["SCL"] = trel
+            if "shifted" not in wanted:
+                tfiles["shifted"] = tfiles["raw"]
+            twin = {"ids": tids, "files": tfiles, "tile": TWIN_TILE_ID,
+                    "footprint": tile_footprint((0, sc.twin_cols))}
         scenes.append({
             "ids": ids, "date": sc.date, "datetime": f"{sc.date}T{sc.time}Z",
             "platform": sc.platform, "baseline": baseline,
             "cloud_cover": round(100.0 * cloud_px / scl.size, 2),
             "es": {"collections": list(sc.es_collections), "shifted": es_shifted,
                    "flag": es_flag},
-            "files": files, "spec": asdict(sc),
+            "files": files, "spec": asdict(sc), "twin": twin, "tile": TILE_ID,
+            "footprint": tile_footprint((sc.nodata_cols, None)),
         })
     s1 = []
     for j, s in enumerate(spec.s1):

@@ -95,3 +95,47 @@ def test_apply_shift_marks_pixels_from_outside_as_missing() -> None:
     r = _epoch("A", _scene()).raster
     out = apply_shift(r, estimate_shift(_scene(), _scene((2.0, 0.0))))
     assert np.isnan(out.data[:, -2:, :]).all() or np.isnan(out.data[:, :2, :]).all()
+
+
+@pytest.mark.network
+@pytest.mark.parametrize(("shift_m", "status"), [((15.0, -8.0), "corrected"),
+                                                 ((45.0, 0.0), "exceeds limit")])
+def test_shifted_scenes_in_a_fetch(shift_m: tuple[float, float], status: str,
+                                   fake_server, tmp_path, test_site) -> None:  # type: ignore[no-untyped-def]
+    """Scenes with a pre-GRI geolocation error: found, corrected and reported in a fetch."""
+    from conftest import FAST_HTTP
+    from fakes.world import SceneSpec, WorldSpec, build_world
+
+    from sitewatch.imagery.sources import get_source
+    from sitewatch.pipeline.fetch import run_fetch
+
+    build_world(tmp_path / "w", WorldSpec([
+        SceneSpec("2021-06-01"), SceneSpec("2021-06-11", platform="sentinel-2b"),
+        SceneSpec("2022-06-01", shift_m=shift_m),
+        SceneSpec("2022-06-11", platform="sentinel-2b", shift_m=shift_m)]),
+        variants=("raw",))
+    fake_server.reset(tmp_path / "w")
+    src = get_source("earth-search", url=fake_server.earth_search_url, http=FAST_HTTP,
+                     collections=["sentinel-2-c1-l2a"])
+    with pytest.warns(RegistrationWarning) if status != "corrected" else _no_warning():
+        res = run_fetch(test_site, "2021-01-01", "2022-12-31", "year", source=src,
+                        max_shift_px=3.0)
+    a, b = res.epochs
+    info = b.flags["coregistration"]
+    assert a.flags["coregistration"]["status"] == "reference"
+    assert info["status"] == status
+    assert info["shift_m"] == pytest.approx(np.hypot(*shift_m), abs=2.0)
+    if status == "corrected":
+        assert info["shift_cols_px"] == pytest.approx(-shift_m[0] / 10, abs=0.15)
+        assert info["shift_rows_px"] == pytest.approx(shift_m[1] / 10, abs=0.15)
+        inner = (slice(10, -10), slice(10, -10))
+        diff = np.abs(a.raster.band("B08") - b.raster.band("B08"))[inner]
+        assert np.nanmedian(diff) < 0.01  # aligned: the same fields again
+
+
+class _no_warning:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *a: object) -> None:
+        return None

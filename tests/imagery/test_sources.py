@@ -59,6 +59,21 @@ def test_search_returns_scene_records(name: str, server: FakeServer, test_site: 
     assert src.search(test_site, "2019-01-01", "2019-12-31") == []
 
 
+@pytest.mark.parametrize("name", SOURCES)
+def test_tiles_of_one_overpass_are_one_scene(name: str, server: FakeServer, test_site: Site,
+                                             sh_env: None) -> None:
+    """2022-03-14: the site straddles two tiles of one overpass; one scene, mosaicked."""
+    src = make_source(name, server)
+    scenes = src.search(test_site, "2022-03-14", "2022-03-14")
+    assert len(scenes) == 1
+    tiles = [t["id"] for t in scenes[0].properties["tiles"]]
+    assert len(tiles) == 2 and "51TXE" in tiles[0] and "51SXE" in tiles[1]
+    grid = test_site.grid()
+    r = src.load(scenes[0], grid, ["B04", "SCL"])
+    assert np.isfinite(r.band("B04")).all() and (r.band("SCL") > 0).all()
+    assert list(r.provenance.scene_ids) == tiles
+
+
 def test_earth_search_prefers_collection_1(server: FakeServer, test_site: Site) -> None:
     scenes = make_source("earth-search", server).search(test_site, "2022-04-01", "2022-04-30")
     assert [(s.date, s.collection) for s in scenes] == [

@@ -52,7 +52,8 @@ class EarthSearchSource(StacSource):
     asset_keys = {"*": _KEYS}
 
     def _extra(self, props: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {"tile": str(props.get("grid:code", "")).removeprefix("MGRS-")}
+        out: dict[str, Any] = {"tile": str(props.get("grid:code", "")).removeprefix("MGRS-"),
+                               "relative_orbit": props.get("sat:relative_orbit")}
         if "earthsearch:boa_offset_applied" in props:
             out["boa_offset_applied"] = props["earthsearch:boa_offset_applied"]
         return out

@@ -89,7 +89,8 @@ class PlanetaryComputerSource(StacSource):
         super().__init__(url, http=http, **kwargs)
 
     def _extra(self, props: dict[str, Any]) -> dict[str, Any]:
-        return {"tile": str(props.get("s2:mgrs_tile", ""))}
+        return {"tile": str(props.get("s2:mgrs_tile", "")),
+                "relative_orbit": props.get("sat:relative_orbit")}
 
     def _resign_hook(self) -> Any:
         return self.sign

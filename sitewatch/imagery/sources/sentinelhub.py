@@ -48,6 +48,7 @@ import datetime as _dt
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -64,6 +65,7 @@ from sitewatch.errors import (
     QuotaExceededError,
     RateLimitError,
 )
+from sitewatch.imagery.acquisitions import group_acquisitions, tile_ids
 from sitewatch.imagery.gdal_env import HttpSettings
 from sitewatch.imagery.radiometry import Harmonisation
 from sitewatch.imagery.redact import install_redaction
@@ -169,6 +171,7 @@ class SentinelHubSource(ImagerySource):
         self.max_rate_retries = max_rate_retries
         self._config: Any = None
         self._collection: Any = None
+        self._lock = threading.Lock()  # scenes are loaded from several threads
 
     # -- identity ---------------------------------------------------------------------
     def cache_identity(self) -> dict[str, Any]:
@@ -189,6 +192,10 @@ class SentinelHubSource(ImagerySource):
 
     def config(self) -> Any:
         """The SHConfig: credentials from sentinelhub's profile/env, endpoints from sitewatch."""
+        with self._lock:
+            return self._make_config()
+
+    def _make_config(self) -> Any:
         if self._config is not None:
             return self._config
         sh = self._sh()
@@ -214,6 +221,10 @@ class SentinelHubSource(ImagerySource):
         return cfg
 
     def collection(self) -> Any:
+        with self._lock:
+            return self._make_collection()
+
+    def _make_collection(self) -> Any:
         if self._collection is None:
             sh = self._sh()
             base = (sh.DataCollection.SENTINEL2_L2A if self.product == "s2-l2a"
@@ -302,10 +313,10 @@ class SentinelHubSource(ImagerySource):
             return list(it)
 
         feats = self._call(run, "search the catalogue")
-        out = [self._record(f) for f in feats]
+        out = group_acquisitions([self._record(f) for f in feats], site.geometry)
         log.info("%s: %d %s scenes between %s and %s", self.name, len(out), self.product, start,
                  end)
-        return sorted(out, key=lambda s: (s.datetime, s.id))
+        return out
 
     def _record(self, feat: dict[str, Any]) -> SceneRecord:
         p = feat.get("properties", {})
@@ -391,7 +402,7 @@ class SentinelHubSource(ImagerySource):
                          "relative_orbit": scene.properties.get("relative_orbit")})
         return Raster(np.stack(data).astype("float32"), grid.transform, grid.crs,
                       band_names=tuple(bands), dates=(scene.date,),
-                      provenance=Provenance(self.name, (scene.id,), proc))
+                      provenance=Provenance(self.name, tuple(tile_ids(scene)), proc))
 
 
 def requests_timeout() -> tuple[type[BaseException], ...]:

@@ -25,6 +25,7 @@ import numpy as np
 from sitewatch.aoi.grid import Grid
 from sitewatch.aoi.site import Site
 from sitewatch.errors import ConfigError, CredentialsError, FetchError, RateLimitError
+from sitewatch.imagery.acquisitions import group_acquisitions, tile_records
 from sitewatch.imagery.gdal_env import HttpSettings
 from sitewatch.imagery.radiometry import Harmonisation, dn_to_reflectance, harmonisation_for
 from sitewatch.imagery.redact import install_redaction
@@ -167,7 +168,7 @@ class StacSource(ImagerySource):
                     found[key] = rec
             log.info("%s: %d items in %s between %s and %s", self.name, len(items), coll,
                      start, end)
-        return sorted(found.values(), key=lambda s: (s.datetime, s.id))
+        return group_acquisitions(list(found.values()), site.geometry)
 
     # -- item mapping (subclasses refine) ------------------------------------------------
     def _keys(self, collection: str) -> dict[str, str]:
@@ -215,23 +216,52 @@ class StacSource(ImagerySource):
         with ThreadPoolExecutor(max_workers=min(self.max_workers, len(bands))) as pool:
             return dict(zip(bands, pool.map(one, bands), strict=True))
 
-    def load(self, scene: SceneRecord, grid: Grid, bands: Sequence[str]) -> Raster:
-        bands = list(bands)
-        raw = self.read_bands(scene, grid, bands)
+    def _load_tile(self, tile: SceneRecord, grid: Grid, bands: list[str]
+                   ) -> tuple[np.ndarray, Harmonisation | None]:
+        raw = self.read_bands(tile, grid, bands)
         refl_bands = [b for b in bands if b != "SCL"]
-        harm = self.harmonisation(scene, raw, grid) if refl_bands else None
+        harm = self.harmonisation(tile, raw, grid) if refl_bands else None
         data = []
         for b in bands:
             if b == "SCL":
-                data.append(raw[b].astype("float32"))
+                scl = raw[b].astype("float32")
+                data.append(np.where(scl > 0, scl, np.float32(np.nan)))
             else:
                 assert harm is not None
                 data.append(dn_to_reflectance(raw[b], harm.offset))
+        return np.stack(data), harm
+
+    def load(self, scene: SceneRecord, grid: Grid, bands: Sequence[str]) -> Raster:
+        """The scene's bands on ``grid``; tiles of the same overpass are mosaicked in order
+        (first valid pixel wins), reading further tiles only while pixels are missing."""
+        bands = list(bands)
+        cube: np.ndarray | None = None
+        used, harms = [], []
+        for tile in tile_records(scene):
+            part, harm = self._load_tile(tile, grid, bands)
+            used.append(tile.id)
+            if harm is not None:
+                harms.append(harm.to_dict())
+            if cube is None:
+                cube = part
+            else:
+                hole = ~np.isfinite(cube).all(axis=0)
+                cube[:, hole] = part[:, hole]
+            if np.isfinite(cube).all():
+                break
+        assert cube is not None
+        if "SCL" in bands:  # SCL 0 = no data, as in the files
+            i = bands.index("SCL")
+            cube[i] = np.where(np.isfinite(cube[i]), cube[i], np.float32(0))
         proc: dict[str, Any] = {"level": "L2A", "collection": scene.collection,
                                 "processing_baseline": scene.processing_baseline,
                                 "platform": scene.platform, "resampling": "nearest",
                                 "endpoint": public_url(self.url)}
-        if harm is not None:
-            proc.update(harm.to_dict())
-        return Raster(np.stack(data), grid.transform, grid.crs, band_names=tuple(bands),
-                      dates=(scene.date,), provenance=Provenance(self.name, (scene.id,), proc))
+        if harms:
+            proc.update(harms[0])
+        if len(used) > 1:
+            proc["tiles"] = used
+            if any(h != harms[0] for h in harms[1:]):
+                proc["tile_harmonisation"] = dict(zip(used, harms, strict=False))
+        return Raster(cube, grid.transform, grid.crs, band_names=tuple(bands),
+                      dates=(scene.date,), provenance=Provenance(self.name, tuple(used), proc))

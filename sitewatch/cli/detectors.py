@@ -1,0 +1,30 @@
+"""``sitewatch detectors``: the registered change detectors and their help."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("detectors")
+@click.argument("name", required=False)
+def command(name: str | None) -> None:
+    """List the detectors usable as --method, or show one detector's help and parameters."""
+    from sitewatch.detectors.registry import DEFAULT_DETECTOR, available_detectors, get_detector
+
+    if name is None:
+        for n in available_detectors():
+            info = get_detector(n)
+            mark = " (default)" if n == DEFAULT_DETECTOR else ""
+            click.echo(f"{n}{mark}  [{info.sensor}]\n    {info.summary}")
+        click.echo("\n`sitewatch detectors NAME` shows a detector's help and parameters.")
+        return
+    info = get_detector(name)
+    click.echo(f"{info.name}  [{info.sensor}]  {info.summary}\n")
+    click.echo(info.help)
+    if info.bands:
+        click.echo(f"\nBands: {', '.join(info.bands)}")
+    defaults = info.defaults()
+    if defaults:
+        click.echo("\nParameters (pass with -p KEY=VALUE):")
+        for k, v in defaults.items():
+            click.echo(f"  {k} = {v!r}")

@@ -1,0 +1,213 @@
+"""The fit/apply protocol every detector follows, so it can run in memory or block by block.
+
+A detector is a :class:`Detector` subclass. Running it has two phases:
+
+**fit** gathers the global statistics the method needs, in one or more
+*passes* over the raster. In each pass, :meth:`Detector.block_stats` maps one
+block (``before``, ``after``, ``valid``) to a :class:`~sitewatch.detectors.partial.Partial`
+of mergeable sums (covariances, histograms on fixed edges, normalisation
+statistics); the partials of all blocks are merged in any order and
+:meth:`Detector.end_pass` turns the total into the next :data:`FitState`. The
+fit ends when :meth:`Detector.fit_done` says so (IR-MAD iterates until its
+canonical correlations converge; most detectors need one or two passes).
+
+**apply** maps one block to its :class:`~sitewatch.types.ChangeMap` block
+with the fitted state and nothing else. A detector with spatial context (a
+convolutional model, a morphological filter) declares :attr:`Detector.halo`:
+the block runner reads that many extra rows/cols on each side (clipped at the
+raster edge) and crops the result; :attr:`Detector.block_align` says the
+multiple that block offsets must be (for pooling grids).
+
+The in-memory path (:meth:`Detector.run`) is literally fit over a single
+whole-array block, then apply on it, so a block runner that follows the
+protocol gets the same answer (sums are float64; tested on rasters small enough
+for both). Region-level post-processing (minimum mapping unit, polygons) is
+the caller's, after the blocks are stitched.
+
+Examples
+--------
+>>> import numpy as np
+>>> from sitewatch.detectors.cva import CVADetector
+>>> rng = np.random.default_rng(0)
+>>> before = rng.normal(0.2, 0.01, (3, 40, 40)).astype("float32")
+>>> after = before.copy(); after[:, 10:20, 10:20] += 0.3
+>>> det = CVADetector(threshold="otsu")
+>>> whole = det.run(before, after)
+>>> blocks = lambda: [(before[:, :20], after[:, :20], None), (before[:, 20:], after[:, 20:], None)]
+>>> state = det.fit(blocks)
+>>> top = det.apply(state, before[:, :20], after[:, :20])
+>>> bool((top.mask == whole.mask[:20]).all()), int(whole.mask.sum())
+(True, 100)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from sitewatch.detectors.partial import Partial, merge_partials
+from sitewatch.errors import DetectorError
+from sitewatch.types import ChangeMap
+
+__all__ = ["Detector", "FitState", "Block", "BlockSource", "check_pair", "MAX_PASSES"]
+
+log = logging.getLogger(__name__)
+
+#: A fitted state: plain numbers, arrays and small records (picklable, JSON-able
+#: with numpy arrays as lists). ``state["pass"]`` counts the passes made.
+FitState = dict[str, Any]
+
+#: One block: (before (B, m, n), after (B, m, n), valid (m, n) bool or None).
+Block = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
+
+#: A callable returning a fresh iterable of blocks (called once per pass).
+BlockSource = Callable[[], Iterable[Block]]
+
+#: Safety limit on the number of fit passes.
+MAX_PASSES = 200
+
+
+def check_pair(before: np.ndarray, after: np.ndarray, valid: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate a (B, M, N) pair; return float32 arrays and the joint valid mask.
+
+    A pixel is valid where every band of both dates is finite (and ``valid``
+    is True). An empty block is allowed (the caller decides); the in-memory
+    path refuses a pair with no valid pixel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> b = np.ones((2, 2, 2)); a = b.copy(); a[0, 0, 0] = np.nan
+    >>> check_pair(b, a)[2]
+    array([[False,  True],
+           [ True,  True]])
+    """
+    b = np.asarray(before, dtype="float32")
+    a = np.asarray(after, dtype="float32")
+    if b.ndim != 3 or b.shape != a.shape:
+        raise DetectorError(f"before {b.shape} and after {a.shape} must both be (band, row, col) "
+                            "of one shape: load both dates on the same grid and bands")
+    ok = np.isfinite(b).all(axis=0) & np.isfinite(a).all(axis=0)
+    if valid is not None:
+        v = np.asarray(valid, dtype=bool)
+        if v.shape != ok.shape:
+            raise DetectorError(f"valid mask {v.shape} does not match the images {ok.shape}")
+        ok &= v
+    return b, a, ok
+
+
+class Detector:
+    """Base class of every change detector (fit/apply protocol; see the module docs).
+
+    Parameters
+    ----------
+    band_names : sequence of str
+        Names of the B bands of ``before``/``after`` (used by band-aware methods).
+    pixel_size_m : float
+        Ground size of a pixel in metres (for areas and spatial scales).
+    **params
+        Keyword-only tuning knobs of the subclass (see its docstring).
+
+    Attributes
+    ----------
+    name, summary : str
+        Registry name and one-line description.
+    bands : tuple of str
+        Bands the detector needs, in order (empty: any bands).
+    halo : int
+        Rows/cols of context ``apply`` needs beyond a block's edges.
+    block_align : int
+        Block offsets must be multiples of this.
+    """
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    bands: ClassVar[tuple[str, ...]] = ()
+    halo: ClassVar[int] = 0
+    block_align: ClassVar[int] = 1
+
+    def __init__(self, *, band_names: Sequence[str] = (), pixel_size_m: float = 10.0,
+                 **params: Any) -> None:
+        self.band_names = tuple(band_names)
+        self.pixel_size_m = float(pixel_size_m)
+        unknown = set(params) - set(self.defaults())
+        if unknown:
+            raise DetectorError(f"{self.name or type(self).__name__} has no parameter "
+                                f"{', '.join(sorted(unknown))}: known are "
+                                f"{', '.join(sorted(self.defaults())) or 'none'}")
+        self.params: dict[str, Any] = {**self.defaults(), **params}
+
+    # -- to override -------------------------------------------------------
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Tuning knobs and their default values."""
+        return {}
+
+    def initial_state(self) -> FitState:
+        """State before the first pass."""
+        return {"pass": 0}
+
+    def fit_done(self, state: FitState) -> bool:
+        """Whether the fit needs no further pass (default: after one pass)."""
+        return bool(state.get("done", False))
+
+    def block_stats(self, state: FitState, before: np.ndarray, after: np.ndarray,
+                    valid: np.ndarray) -> Partial | None:
+        """Partial statistics of one block for the current pass (None: nothing to add)."""
+        return None
+
+    def end_pass(self, state: FitState, total: Partial | None) -> FitState:
+        """The state after a pass, from the merged statistics of every block."""
+        return {**state, "done": True}
+
+    def apply(self, state: FitState, before: np.ndarray, after: np.ndarray,
+              valid: np.ndarray | None = None) -> ChangeMap:
+        """The change map of one block under the fitted state."""
+        raise NotImplementedError
+
+    # -- drivers -------------------------------------------------------------
+    def fit(self, blocks: BlockSource) -> FitState:
+        """Run the fit passes over the blocks given by ``blocks()`` (called once per pass).
+
+        Each block is validated with :func:`check_pair`; blocks with no valid
+        pixel contribute nothing.
+        """
+        state = self.initial_state()
+        while not self.fit_done(state):
+            if state.get("pass", 0) >= MAX_PASSES:
+                raise DetectorError(f"{self.name}: fit did not finish in {MAX_PASSES} passes")
+            parts = []
+            for before, after, valid in blocks():
+                b, a, ok = check_pair(before, after, valid)
+                if ok.any():
+                    parts.append(self.block_stats(state, b, a, ok))
+            state = self.end_pass(state, merge_partials(parts))
+            state["pass"] = state.get("pass", 0) + 1
+        return state
+
+    def run(self, before: np.ndarray, after: np.ndarray, valid: np.ndarray | None = None
+            ) -> ChangeMap:
+        """In-memory path: fit on the whole array as one block, then apply to it."""
+        b, a, ok = check_pair(before, after, valid)
+        if not ok.any():
+            raise DetectorError("no pixel is valid on both dates: every pixel is cloud or "
+                                "no-data")
+        state = self.fit(lambda: [(b, a, ok)])
+        return self.apply(state, b, a, ok)
+
+    def band_index(self, name: str) -> int:
+        """Index of a named band in ``band_names``."""
+        try:
+            return self.band_names.index(name)
+        except ValueError:
+            raise DetectorError(f"{self.name} needs band {name}, got "
+                                f"{', '.join(self.band_names) or 'unnamed bands'}: load it "
+                                "from the source") from None
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"

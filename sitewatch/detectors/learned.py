@@ -1,0 +1,215 @@
+"""The learned change detector: per-image normalisation + a small CNN (numpy inference).
+
+**Input.** The ten 10/20 m Sentinel-2 bands of both dates. Each band of each
+image is standardised with its own median and interquartile range
+(:func:`image_stats`, :func:`standardize`), which removes any per-band
+gain/offset, so Level-1C (top of atmosphere) and Level-2A (surface)
+reflectance look alike to the model. The network sees the 10 standardised
+bands of each date and their 10 differences (30 channels); missing pixels
+(clouds, no-data) are set to 0 (the median) and reported invalid.
+
+**Model.** :mod:`sitewatch.detectors.convnet`, a slim early-fusion U-Net
+(about 50 000 weights, 0.2 MB). It was trained by ``benchmarks/train_cnn.py``
+(seeded, CPU) only on the 9 labelled OSCD cities; its accuracy is reported
+leave-one-city-out in ``benchmarks/results/oscd.md`` (train on 8, score the
+9th), never on its training cities. Training labels: Onera Satellite Change
+Detection dataset, Daudt, Le Saux, Boulch, Gousseau, IGARSS 2018, CC BY-NC-SA
+4.0 - the weights derive from them.
+
+**Blockwise.** One fit pass gathers per-band histograms of both dates (on
+fixed reflectance bins, mergeable) for the normalisation statistics; apply
+runs the network on a block with a halo of :data:`~sitewatch.detectors.convnet.RECEPTIVE_HALO`
+pixels, offsets aligned to 4.
+
+Examples
+--------
+>>> import numpy as np
+>>> from sitewatch.bands import S2_LAND_BANDS
+>>> rng = np.random.default_rng(0)
+>>> b = rng.uniform(0.02, 0.3, (10, 64, 64)).astype("float32")
+>>> cm = LearnedDetector(band_names=S2_LAND_BANDS).run(b, b.copy())
+>>> cm.mask.shape, bool(cm.mask.mean() < 0.01)
+((64, 64), True)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sitewatch.bands import S2_LAND_BANDS
+from sitewatch.detectors.base import Detector, FitState, check_pair
+from sitewatch.detectors.convnet import ALIGN, RECEPTIVE_HALO, forward
+from sitewatch.detectors.indices import INDEX_BANDS
+from sitewatch.detectors.partial import Histogram, Partial
+from sitewatch.detectors.registry import register_detector
+from sitewatch.errors import DetectorError
+from sitewatch.types import ChangeMap
+
+__all__ = ["LearnedDetector", "image_stats", "standardize", "model_inputs", "load_model",
+           "REFLECTANCE_HISTOGRAM", "MODEL_NAMES"]
+
+log = logging.getLogger(__name__)
+
+#: Fixed bins for per-band reflectance statistics (mergeable over blocks).
+REFLECTANCE_HISTOGRAM = Histogram(-0.5, 2.5, 6000)
+
+#: Models shipped in ``sitewatch/detectors/models``: ``default`` (all 9 OSCD
+#: cities) and ``loco-<city>`` (the same recipe without that city, for honest
+#: scores on it, e.g. the demo's cupertino sample).
+MODEL_NAMES = ("default", "loco-cupertino")
+
+
+def image_stats(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band median and interquartile range from (B, nbins) reflectance histograms.
+
+    Examples
+    --------
+    >>> x = np.linspace(0, 1, 10001)
+    >>> med, iqr = image_stats(REFLECTANCE_HISTOGRAM.counts(x)[None])
+    >>> round(float(med[0]), 3), round(float(iqr[0]), 3)
+    (0.5, 0.5)
+    """
+    h = REFLECTANCE_HISTOGRAM
+    med = np.array([h.quantile(c, 0.5) for c in counts])
+    iqr = np.array([h.quantile(c, 0.75) - h.quantile(c, 0.25) for c in counts])
+    return med, np.maximum(iqr, 1e-4)
+
+
+def standardize(x: np.ndarray, median: np.ndarray, iqr: np.ndarray) -> np.ndarray:
+    """``(x - median) / iqr`` per band of a (B, M, N) array; NaN becomes 0.
+
+    Examples
+    --------
+    >>> standardize(np.array([[[0.5, np.nan]]]), np.array([0.25]), np.array([0.125]))
+    array([[[2., 0.]]], dtype=float32)
+    """
+    z = (np.asarray(x, "float32") - median[:, None, None].astype("float32")) \
+        / iqr[:, None, None].astype("float32")
+    return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def model_inputs(before: np.ndarray, after: np.ndarray, stats_before: tuple[np.ndarray, ...],
+                 stats_after: tuple[np.ndarray, ...]) -> np.ndarray:
+    """(3B, M, N) network input: standardised before, after, and their difference.
+
+    Examples
+    --------
+    >>> s = (np.zeros(1), np.ones(1))
+    >>> model_inputs(np.ones((1, 1, 1)), 3 * np.ones((1, 1, 1)), s, s)[:, 0, 0]
+    array([1., 3., 2.], dtype=float32)
+    """
+    zb = standardize(before, *stats_before)
+    za = standardize(after, *stats_after)
+    return np.concatenate([zb, za, za - zb])
+
+
+def _model_path(name: str) -> Path:
+    if name.endswith(".npz"):
+        return Path(name)
+    return Path(str(resources.files("sitewatch.detectors") / "models" / f"cnn-{name}.npz"))
+
+
+@lru_cache(maxsize=8)
+def load_model(name: str = "default") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Weights and metadata of a shipped model (``default``, ``loco-cupertino``) or a path.
+
+    Examples
+    --------
+    >>> w, meta = load_model("default")
+    >>> meta["bands"] == list(S2_LAND_BANDS), "CC BY-NC-SA" in meta["training_labels"]
+    (True, True)
+    """
+    path = _model_path(name)
+    if not path.is_file():
+        raise DetectorError(f"no model {name!r} ({path}): use one of {', '.join(MODEL_NAMES)} "
+                            "or the path of a .npz made by benchmarks/train_cnn.py")
+    with np.load(path) as z:
+        weights = {k: np.asarray(z[k], "float32") for k in z.files if k != "meta"}
+        meta = json.loads(str(z["meta"]))
+    return weights, meta
+
+
+@register_detector("cnn", summary="Small convolutional network trained on the 9 OSCD cities "
+                   "(per-image normalised, L1C or L2A), change probability per pixel.",
+                   bands=S2_LAND_BANDS)
+class LearnedDetector(Detector):
+    """Learned change detector: per-image standardisation and a small CNN.
+
+    Accuracy on the 9 labelled OSCD cities is measured leave-one-city-out
+    (``benchmarks/results/oscd.md``). The model was trained on OSCD labels (CC
+    BY-NC-SA 4.0, Daudt et al. 2018). Needs the ten bands B02, B03, B04, B05,
+    B06, B07, B08, B8A, B11, B12.
+
+    Parameters
+    ----------
+    model : str
+        ``"default"`` (trained on all 9 cities), ``"loco-cupertino"`` (without
+        cupertino), or the path of a ``.npz`` from ``benchmarks/train_cnn.py``.
+    threshold : float, optional
+        Cut on the change probability (default: the model's, chosen before
+        scoring).
+
+    Examples
+    --------
+    >>> LearnedDetector().params["model"]
+    'default'
+    """
+
+    halo = RECEPTIVE_HALO
+    block_align = ALIGN
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return {"model": "default", "threshold": None}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not self.band_names:
+            self.band_names = S2_LAND_BANDS
+        self.weights, self.meta = load_model(str(self.params["model"]))
+        need = tuple(self.meta["bands"])
+        if tuple(self.band_names) != need:
+            raise DetectorError(f"the cnn detector needs bands {', '.join(need)} in this "
+                                f"order, got {', '.join(self.band_names)}")
+
+    def block_stats(self, state: FitState, before: np.ndarray, after: np.ndarray,
+                    valid: np.ndarray) -> Partial | None:
+        h = REFLECTANCE_HISTOGRAM
+        return Partial.of(sums={"before": np.stack([h.counts(x[valid]) for x in before]),
+                                "after": np.stack([h.counts(x[valid]) for x in after])})
+
+    def end_pass(self, state: FitState, total: Partial | None) -> FitState:
+        if total is None:
+            raise DetectorError("cnn: no pixel is valid on both dates")
+        sb = image_stats(total.sums["before"])
+        sa = image_stats(total.sums["after"])
+        return {**state, "done": True, "stats_before": sb, "stats_after": sa}
+
+    def apply(self, state: FitState, before: np.ndarray, after: np.ndarray,
+              valid: np.ndarray | None = None) -> ChangeMap:
+        b, a, ok = check_pair(before, after, valid)
+        x = model_inputs(b, a, state["stats_before"], state["stats_after"])
+        logit = forward(self.weights, x)
+        prob = (1 / (1 + np.exp(-np.clip(logit, -30, 30)))).astype("float32")
+        prob[~ok] = np.nan
+        thr = self.params["threshold"]
+        thr = float(self.meta.get("threshold", 0.5) if thr is None else thr)
+        mask = ok & (prob > thr)
+        ctype = None
+        if all(n in self.band_names for n in INDEX_BANDS):
+            from sitewatch.detectors.changetype import classify_change
+
+            ctype = classify_change(b, a, self.band_names, mask)
+        params = {"model": self.params["model"], "threshold": thr,
+                  "model_meta": {k: self.meta.get(k) for k in
+                                 ("version", "trained_on", "seed", "training_labels")},
+                  "bands": list(self.band_names)}
+        return ChangeMap(magnitude=prob, mask=mask, method=self.name, probability=prob,
+                         change_type=ctype, valid=ok, threshold=thr, params=params)
