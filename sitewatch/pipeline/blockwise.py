@@ -55,6 +55,8 @@ import rasterio
 from sitewatch._version import __version__
 from sitewatch.atomic import atomic_write_text
 from sitewatch.attribution import copernicus_attribution
+from sitewatch.detectors.base import check_pair
+from sitewatch.detectors.partial import merge_partials
 from sitewatch.detectors.registry import DEFAULT_DETECTOR, get_detector
 from sitewatch.errors import DetectorError
 from sitewatch.imagery.blocks import (
@@ -67,7 +69,7 @@ from sitewatch.imagery.blocks import (
 )
 from sitewatch.pipeline.blockregions import RegionTracer
 from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2
-from sitewatch.pipeline.protocol import create_block_detector, merge_parts
+from sitewatch.pipeline.protocol import apply_block, create_block_detector
 from sitewatch.raster import Provenance, pixel_area_m2
 
 __all__ = ["BlockwiseResult", "detect_change_files"]
@@ -186,7 +188,10 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
     res_m = float(np.sqrt(np.median(pixel_area_m2(reader.transform, reader.crs, reader.shape))))
     det = create_block_detector(name, band_names=reader.bands, pixel_size_m=res_m, **params)
     block_rows = block_rows or file_tile_rows(before)
-    blocks = row_blocks(rows, block_rows, halo=det.halo)
+    align = max(1, int(det.block_align))  # pooling grids: block offsets multiples of this
+    block_rows = -(-block_rows // align) * align
+    halo = -(-int(det.halo) // align) * align
+    blocks = row_blocks(rows, block_rows, halo=halo)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".sitewatch-blocks-",
@@ -206,13 +211,13 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
                     raise DetectorError(f"{name}: fit did not finish in 200 passes")
 
                 def stats(b: RowBlock, st: dict[str, Any] = state) -> Any:
-                    bef, aft = reader.read(b)
-                    core = np.zeros(bef.shape[1:], bool)
+                    core = np.zeros((b.read1 - b.read0, cols), bool)
                     core[b.core] = True  # halo rows give context, never counts
-                    ok = core & np.isfinite(bef).all(axis=0) & np.isfinite(aft).all(axis=0)
+                    bef, aft, ok = check_pair(*reader.read(b), core)
                     return det.block_stats(st, bef, aft, ok) if ok.any() else None
 
-                state = det.end_pass(state, merge_parts(_ordered(pool, stats, blocks, window)))
+                state = det.end_pass(state, merge_partials(_ordered(pool, stats, blocks,
+                                                                     window)))
                 passes += 1
                 state["pass"] = state.get("pass", 0) + 1
             timings["fit"] = time.perf_counter() - t_start
@@ -230,9 +235,8 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
             last: dict[str, Any] = {"fields": set()}
 
             def apply(b: RowBlock) -> Any:
-                bef, aft = reader.read(b)
-                ok = np.isfinite(bef).all(axis=0) & np.isfinite(aft).all(axis=0)
-                cm = det.apply(state, bef, aft, ok)
+                bef, aft, ok = check_pair(*reader.read(b))
+                cm = apply_block(det, state, bef, aft, ok)
                 core = b.core
                 for k in fields:
                     arr = getattr(cm, k)

@@ -13,7 +13,7 @@ Examples
 >>> from pathlib import Path
 >>> from sitewatch.pipeline.watchlist import parse_watchlist
 >>> wl = parse_watchlist({"sites": [{"id": "park", "source": "sample", "from": "2015-01-01",
-...                                  "to": "2018-12-31", "every": "year",
+...                                  "to": "2018-12-31", "every": "year", "formats": [],
 ...                                  "bbox": [-122.0135, 37.3250, -122.0025, 37.3360]}]})
 >>> out = Path(tempfile.mkdtemp())
 >>> first = run_site(wl.sites[0], out)
@@ -121,7 +121,8 @@ def _process(spec: WatchSite, work: Path) -> dict[str, Any]:
     assert before is not None and after is not None
     min_area = DEFAULT_MIN_AREA_M2 if spec.min_area_m2 is None else spec.min_area_m2
     result = detect_change(before, after, method=method, min_area_m2=min_area, site=spec.site)
-    write_change_outputs(result, work / "change",
+    write_change_outputs(result, work / "change", figure=bool(spec.formats),
+                         formats=spec.formats or ("png",),
                          title=f"{spec.site.name}: change {used[0].label} to {used[-1].label}",
                          command=["sitewatch", "watch", f"(site {spec.id})"])
     return {"epochs": len(epochs), "epochs_used": len(used),

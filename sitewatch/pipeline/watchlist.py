@@ -19,8 +19,9 @@ Keys of a site (or of ``defaults``): ``id``, ``name``, ``site`` (a built-in id, 
 text, WKT or GeoJSON path), ``bbox`` (four numbers, WGS84), ``geometry`` (GeoJSON or
 WKT), ``source``, ``source_options``, ``from``, ``to``, ``every`` (month, quarter,
 year), ``method``, ``min_area_m2``, ``bands``, ``grid`` (``site``: the site's UTM grid,
-the default; ``native``: the source's own grid). Every mistake is reported with the
-file, the site and the fix before anything runs.
+the default; ``native``: the source's own grid), ``formats`` (figure formats, default
+``[png, pdf, svg]``; ``[]`` for none). Every mistake is reported with the file, the site
+and the fix before anything runs.
 
 Examples
 --------
@@ -57,13 +58,17 @@ from sitewatch.errors import ConfigError, SitewatchError
 from sitewatch.imagery.epochs import CADENCES
 from sitewatch.raster import iso_date
 
-__all__ = ["WatchSite", "Watchlist", "read_watchlist", "parse_watchlist", "SITE_KEYS"]
+__all__ = ["WatchSite", "Watchlist", "read_watchlist", "parse_watchlist", "SITE_KEYS",
+           "DEFAULT_FORMATS"]
 
 #: Every key a site entry (or ``defaults``) may hold.
 SITE_KEYS = ("id", "name", "site", "bbox", "geometry", "source", "source_options", "from",
-             "to", "every", "method", "min_area_m2", "bands", "grid")
+             "to", "every", "method", "min_area_m2", "bands", "grid", "formats")
 _DEFAULTABLE = ("source", "source_options", "from", "to", "every", "method", "min_area_m2",
-                "bands", "grid")
+                "bands", "grid", "formats")
+#: Figure formats written when a watchlist names none.
+DEFAULT_FORMATS = ("png", "pdf", "svg")
+_FORMATS = ("png", "pdf", "svg")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
@@ -91,6 +96,8 @@ class WatchSite:
     bands : tuple of str or None
         Bands to fetch (None: what the detector needs).
     grid : {"site", "native"}
+    formats : tuple of str
+        Figure formats (empty: no figure).
     """
 
     id: str
@@ -104,6 +111,7 @@ class WatchSite:
     min_area_m2: float | None = None
     bands: tuple[str, ...] | None = None
     grid: str = "site"
+    formats: tuple[str, ...] = DEFAULT_FORMATS
 
     def settings(self) -> dict[str, Any]:
         """JSON-ready settings (everything that decides the result)."""
@@ -112,7 +120,8 @@ class WatchSite:
                 "source": self.source, "source_options": self.source_options,
                 "from": self.start, "to": self.end, "every": self.every, "method": self.method,
                 "min_area_m2": self.min_area_m2,
-                "bands": list(self.bands) if self.bands else None, "grid": self.grid}
+                "bands": list(self.bands) if self.bands else None, "grid": self.grid,
+                "formats": list(self.formats)}
 
     def fingerprint(self) -> str:
         """Hash of :meth:`settings`: a finished site is redone when it changes."""
@@ -230,6 +239,11 @@ def _site_entry(i: int, entry: Any, defaults: Mapping[str, Any], origin: str,
     bands = merged.get("bands")
     if bands is not None and (isinstance(bands, str) or not isinstance(bands, Sequence)):
         raise ConfigError(f"{where}: bands must be a list such as [B02, B03, B04, B08]")
+    formats = merged.get("formats", DEFAULT_FORMATS)
+    if isinstance(formats, str) or not isinstance(formats, Sequence) \
+            or any(f not in _FORMATS for f in formats):
+        raise ConfigError(f"{where}: formats must be a list of {', '.join(_FORMATS)} "
+                          "(or [] for no figure)")
     try:
         min_area = None if merged.get("min_area_m2") is None else float(merged["min_area_m2"])
     except (TypeError, ValueError):
@@ -238,7 +252,7 @@ def _site_entry(i: int, entry: Any, defaults: Mapping[str, Any], origin: str,
                      every=every, source_options=_resolve_paths(options, base),
                      method=str(merged["method"]) if merged.get("method") else None,
                      min_area_m2=min_area, bands=tuple(str(b) for b in bands) if bands else None,
-                     grid=grid)
+                     grid=grid, formats=tuple(formats))
 
 
 def _feature_site(i: int, feat: Any, defaults: Mapping[str, Any], origin: str,

@@ -16,7 +16,7 @@ Examples
 >>> import tempfile
 >>> from sitewatch.pipeline.watchlist import parse_watchlist
 >>> wl = parse_watchlist({"defaults": {"source": "sample", "from": "2015-01-01",
-...                                    "to": "2018-12-31", "every": "year"},
+...                                    "to": "2018-12-31", "every": "year", "formats": []},
 ...                       "sites": [{"id": "park", "bbox": [-122.0135, 37.325, -122.0025, 37.336]},
 ...                                 {"id": "bad", "bbox": [10.0, 50.0, 10.01, 50.01]}]})
 >>> report = run_watchlist(wl, tempfile.mkdtemp(), workers=0)

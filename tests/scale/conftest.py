@@ -43,7 +43,8 @@ def site_folders(tmp_path: Path) -> Callable[..., dict[str, Any]]:
             sites.append({"id": f"site{i}", "bbox": [minx, miny, maxx, maxy],
                           "source_options": {"path": f"data/site{i}"}})
         wl = {"defaults": {"source": "local", "from": "2015-01-01", "to": "2018-12-31",
-                           "every": "year", "bands": list(bands), "grid": "native"},
+                           "every": "year", "bands": list(bands), "grid": "native",
+                           "formats": []},
               "sites": sites}
         path = tmp_path / "watchlist.json"
         path.write_text(json.dumps(wl))

@@ -16,7 +16,8 @@ from sitewatch.pipeline.sitejob import MARKER, run_site
 from sitewatch.pipeline.watchlist import parse_watchlist, read_watchlist
 from sitewatch.pipeline.watchrun import LOCK_FILE, run_watchlist
 
-BASE = {"source": "sample", "from": "2015-01-01", "to": "2018-12-31", "every": "year"}
+BASE = {"source": "sample", "from": "2015-01-01", "to": "2018-12-31", "every": "year",
+        "formats": []}
 BOX = [-122.0135, 37.3250, -122.0025, 37.3360]
 
 
@@ -80,6 +81,7 @@ def test_geojson_watchlist(tmp_path):
     ([{"id": "a"}], BASE, "no geometry"),
     ([{"id": "a", "bbox": [37.32, -122.01, 37.33, -122.0]}], BASE, "latitude -122.01"),
     ([{"id": "a", "bbox": BOX, "from": "2019-01-01"}], BASE, "is after to"),
+    ([{"id": "a", "bbox": BOX, "formats": ["gif"]}], BASE, "formats must be a list of"),
     ([{"site": "new-yalu-bridge"}], BASE, "Did you mean new-yalu-river-bridge"),
     ([], BASE, "has no site"),
 ])
@@ -103,7 +105,8 @@ def test_unreadable_files(tmp_path):
 
 
 def test_site_run_writes_outputs_and_marker_and_is_redone_when_settings_change(tmp_path):
-    wl = parse_watchlist({"defaults": BASE, "sites": [{"id": "park", "bbox": BOX}]})
+    wl = parse_watchlist({"defaults": {**BASE, "formats": ["png"]},
+                          "sites": [{"id": "park", "bbox": BOX}]})
     spec = wl.sites[0]
     first = run_site(spec, tmp_path)
     assert first.status == "done" and first.regions > 0 and first.changed_area_m2 > 0
@@ -120,7 +123,7 @@ def test_site_run_writes_outputs_and_marker_and_is_redone_when_settings_change(t
     assert not any((tmp_path / ".work").iterdir())  # nothing left half-built
     # same settings: skipped; new dates: redone; --force: redone
     assert run_site(spec, tmp_path).status == "skipped"
-    later = parse_watchlist({"defaults": {**BASE, "from": "2015-06-01"},
+    later = parse_watchlist({"defaults": {**BASE, "formats": ["png"], "from": "2015-06-01"},
                              "sites": [{"id": "park", "bbox": BOX}]}).sites[0]
     assert later.fingerprint() != spec.fingerprint()
     assert run_site(later, tmp_path).status == "done"
