@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sitedata import site_folders_factory
 
 from sitewatch.cli.main import cli
 from sitewatch.pipeline.sitejob import MARKER
@@ -21,6 +22,11 @@ from sitewatch.pipeline.watchrun import run_watchlist
 pytest.importorskip("distributed")
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def site_folders(tmp_path):
+    return site_folders_factory(tmp_path)
 
 
 def test_local_cluster_of_two_processes_runs_a_three_site_watchlist(site_folders, tmp_path):

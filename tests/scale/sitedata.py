@@ -1,4 +1,7 @@
-"""Fixtures of the scale tests: small local imagery folders cut from the bundled sample."""
+"""Test data of the scale tests: small local imagery folders cut from the bundled sample.
+
+(Not a ``conftest.py``: several test folders import ``conftest`` by name.)
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from sitewatch.bands import S2_LAND_BANDS
 from sitewatch.imagery.io import write_cog
@@ -22,8 +23,7 @@ def _crops(n: int, size: int) -> list[tuple[int, int]]:
     return [(size * (i // per_row), size * (i % per_row)) for i in range(n)]
 
 
-@pytest.fixture
-def site_folders(tmp_path: Path) -> Callable[..., dict[str, Any]]:
+def site_folders_factory(tmp_path: Path) -> Callable[..., dict[str, Any]]:
     """``make(n, size=96)``: n folders of two dated GeoTIFFs (crops of the sample) and a
     watchlist dict with one site per folder (source ``local``, native grid)."""
 
