@@ -359,7 +359,8 @@ def compare(rasters: Sequence[Raster | None], *, captions: Sequence[str] | None 
         credit[-1] = credit[-1].rstrip(".") + f" · {v.label}, one stretch for all panels."
     lw = p.font_pt / 12
     handles = legend_handles(sorted(set(polys) | set(legend_types)), mode=overlay,
-                             site=site_geom is not None, linewidth=lw * 1.4) if legend else []
+                             site=site_geom is not None, linewidth=lw * 1.4) \
+        if legend else ([], [])
     with house_style(p):
         pv = prepare_view(list(rasters), v, stretch=stretch, index_range=index_range)
         fig, axes_, frame = _layout(p, grid, n, captions=captions, title=title,
@@ -406,7 +407,7 @@ def compare(rasters: Sequence[Raster | None], *, captions: Sequence[str] | None 
 
 def _layout(p: Preset, grid: Raster, n: int, *, captions: Sequence[str], title: str,
             subtitle: str, index: bool, dpi: int | None, axes: Sequence[Axes] | None,
-            credit: Sequence[str], handles: Sequence[Any]
+            credit: Sequence[str], handles: tuple[list[Any], list[str]]
             ) -> tuple[Figure, list[Axes], dict[str, Any] | None]:
     """Figure of the preset's width, height from the ground shape; returns panel axes."""
     if axes is not None:
@@ -431,7 +432,7 @@ def _layout(p: Preset, grid: Raster, n: int, *, captions: Sequence[str], title: 
         head_h += 0.3 * line
     panels_h = nrows * (cap_h + ph) + (nrows - 1) * gap * 0.6
     cbar_h = 3.1 * line if index else 0.0
-    legend_rows = _legend_rows(handles, p, p.width_in - 2 * margin)
+    legend_rows = _legend_rows(handles[1], p, p.width_in - 2 * margin)
     legend_h = (legend_rows * 1.25 + 0.7) * p.small_pt * 1.3 / 72 if legend_rows else 0.0
     lines = [w for c in credit for w in _wrap(c, p.width_in - 2 * margin, p.small_pt)]
     credit_h = len(lines) * p.small_pt * 1.25 / 72 + margin
@@ -454,15 +455,16 @@ def _layout(p: Preset, grid: Raster, n: int, *, captions: Sequence[str], title: 
     return fig, axes_, frame
 
 
-def _legend_rows(handles: Sequence[Any], p: Preset, width_in: float) -> int:
-    if not handles:
+def _legend_rows(labels: Sequence[str], p: Preset, width_in: float) -> int:
+    if not labels:
         return 0
-    est = sum(len(h.get_label()) * 0.56 * p.small_pt / 72 + 0.4 for h in handles)
+    est = sum(len(label) * 0.56 * p.small_pt / 72 + 0.4 for label in labels)
     return 1 if est < width_in else 2
 
 
 def _decorate(fig: Figure, frame: dict[str, Any], p: Preset, *, title: str, subtitle: str,
-              handles: list[Any], colorbar: tuple[Any, str] | None) -> None:
+              handles: tuple[list[Any], list[str]], colorbar: tuple[Any, str] | None
+              ) -> None:
     W, H, m = frame["width"], frame["height"], frame["margin"]
     y = H - m
     if title:
@@ -486,11 +488,13 @@ def _decorate(fig: Figure, frame: dict[str, Any], p: Preset, *, title: str, subt
                      labelpad=2)
         cb.ax.xaxis.set_label_position("top")
         y -= frame["cbar_h"]
-    if handles:
-        ncol = len(handles) if frame["legend_rows"] == 1 else math.ceil(len(handles) / 2)
-        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(m / W, y / H),
-                   ncol=ncol, fontsize=p.small_pt, frameon=False, handlelength=1.6,
-                   handletextpad=0.5, columnspacing=1.2, borderaxespad=0, borderpad=0)
+    if handles[0]:
+        n = len(handles[0])
+        ncol = n if frame["legend_rows"] == 1 else math.ceil(n / 2)
+        fig.legend(handles=handles[0], labels=handles[1], loc="upper left",
+                   bbox_to_anchor=(m / W, y / H), ncol=ncol, fontsize=p.small_pt,
+                   frameon=False, handlelength=1.6, handletextpad=0.5, columnspacing=1.2,
+                   borderaxespad=0, borderpad=0)
     fig.text(m / W, m * 0.8 / H, "\n".join(frame["credit"]), fontsize=p.small_pt, ha="left",
              va="bottom", color=MUTED_COLOUR, linespacing=1.25, gid="attribution")
 

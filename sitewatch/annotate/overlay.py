@@ -144,43 +144,56 @@ def _rgb(colour: str) -> tuple[float, float, float]:
 
 def draw_site(ax: Any, geometry: BaseGeometry, crs: str, *, geometry_crs: str = "EPSG:4326",
               linewidth: float = 0.9) -> Any:
-    """Draw a site outline (white dashes with a dark halo); geometry in WGS84 by default."""
+    """Draw a site outline: black dashes on a white line (geometry in WGS84 by default)."""
     from matplotlib.patches import PathPatch
 
     g = reproject_geometry(geometry, geometry_crs, crs)
     path = _path_of([g] if g.geom_type != "MultiPolygon" else list(g.geoms))  # type: ignore
     if path is None:
         return None
+    ax.add_patch(PathPatch(path, facecolor="none", edgecolor="#FFFFFF", lw=linewidth * 1.6,
+                           gid="site-outline-base"))
     patch = PathPatch(path, facecolor="none", edgecolor=SITE_COLOUR, lw=linewidth,
-                      linestyle=(0, (4, 2)), gid="site-outline", path_effects=halo(linewidth * 2.6))
+                      linestyle=(0, (4, 3)), gid="site-outline")
     ax.add_patch(patch)
     return patch
 
 
-def change_label(code: int) -> str:
-    """Legend/callout wording of a change type ("new paving"; OTHER is "detected change")."""
+def change_label(code: int, *, typed: bool = False) -> str:
+    """Legend/callout wording of a change type ("new paving").
+
+    OTHER reads "detected change" when nothing is typed, "change of undecided type"
+    beside typed changes (``typed=True``).
+    """
     try:
         ct = ChangeType(int(code))
     except ValueError:
         return f"change type {code}"
-    return "detected change" if ct is ChangeType.OTHER else ct.label
+    if ct is ChangeType.OTHER:
+        return "change of undecided type" if typed else "detected change"
+    return ct.label
 
 
 def legend_handles(codes: Sequence[int], *, mode: str = "outline", site: bool = False,
-                   linewidth: float = 1.2) -> list[Any]:
-    """Legend handles for the drawn change types (and the site outline)."""
+                   linewidth: float = 1.2) -> tuple[list[Any], list[str]]:
+    """Legend handles and labels for the drawn change types (and the site outline)."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     handles: list[Any] = []
-    for code in sorted(set(int(c) for c in codes)):
+    labels: list[str] = []
+    codes = sorted(set(int(c) for c in codes))
+    typed = any(c != int(ChangeType.OTHER) for c in codes)
+    for code in codes:
         colour = change_colour(code)
         if mode == "fill":
-            handles.append(Patch(facecolor=colour, edgecolor=colour, label=change_label(code)))
+            handles.append(Patch(facecolor=colour, edgecolor="#555555", lw=0.4))
         else:
-            handles.append(Line2D([], [], color=colour, lw=linewidth, label=change_label(code),
+            handles.append(Line2D([], [], color=colour, lw=linewidth,
                                   path_effects=halo(linewidth * 2.4)))
+        labels.append(change_label(code, typed=typed))
     if site:
-        handles.append(Line2D([], [], color=SITE_COLOUR, lw=linewidth, ls=(0, (4, 2)),
-                              label="site outline", path_effects=halo(linewidth * 2.6)))
-    return handles
+        handles.append((Line2D([], [], color="#FFFFFF", lw=linewidth * 1.6),
+                        Line2D([], [], color=SITE_COLOUR, lw=linewidth, ls=(0, (4, 3)))))
+        labels.append("site outline")
+    return handles, labels

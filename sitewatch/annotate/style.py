@@ -21,7 +21,7 @@ Examples
 >>> get_preset("web").width_px
 1200
 >>> change_colour(ChangeType.PAVING)
-'#E69F00'
+'#F0E442'
 >>> format_area(12_437.2), format_area(2_351_000)
 ('12,400 m²', '2.35 km²')
 """
@@ -48,20 +48,21 @@ OKABE_ITO: dict[str, str] = {
     "reddish_purple": "#CC79A7",
 }
 
-#: One colour per change type. OTHER (what a detector without typing reports)
-#: gets the most visible one, yellow.
+#: One colour per change type. Okabe-Ito has seven colours besides black; orange is left
+#: out because it is the one too close to vermillion. OTHER (change of undecided type) is
+#: a light grey: visible on any ground with its dark halo, less loud than the typed colours.
 CHANGE_COLOURS: dict[ChangeType, str] = {
-    ChangeType.PAVING: OKABE_ITO["orange"],
+    ChangeType.PAVING: OKABE_ITO["yellow"],
     ChangeType.CONSTRUCTION: OKABE_ITO["vermillion"],
     ChangeType.ROOF: OKABE_ITO["reddish_purple"],
     ChangeType.DEMOLITION: OKABE_ITO["blue"],
     ChangeType.WATER: OKABE_ITO["sky_blue"],
     ChangeType.VEGETATION: OKABE_ITO["bluish_green"],
-    ChangeType.OTHER: OKABE_ITO["yellow"],
+    ChangeType.OTHER: "#C8C8C8",
 }
 
-#: Site outline: white, dashed, with a dark halo.
-SITE_COLOUR = "#FFFFFF"
+#: Site outline: black dashes on a white line (two-tone, unlike any change colour).
+SITE_COLOUR = "#000000"
 TEXT_COLOUR = "#1A1A1A"
 MUTED_COLOUR = "#555555"
 #: Inset frames and callout leaders.

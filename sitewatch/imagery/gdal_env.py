@@ -8,7 +8,7 @@ home connection; environment variables override them:
 ==============================  =======  ============================================
 variable                        default  meaning
 ==============================  =======  ============================================
-``SITEWATCH_HTTP_TIMEOUT``      60       seconds before a stalled request fails
+``SITEWATCH_HTTP_TIMEOUT``      30       seconds a request may stall (no byte) before it fails
 ``SITEWATCH_HTTP_CONNECT_TIMEOUT`` 15    seconds to open a connection
 ``SITEWATCH_HTTP_RETRIES``      4        retries of 429 / 5xx / dropped connections
 ``SITEWATCH_HTTP_RETRY_DELAY``  1.0      first wait in seconds (doubles each retry)
@@ -18,15 +18,16 @@ GDAL options set for every remote read (see the GDAL configuration options
 page): ``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR`` (no directory listing of the
 bucket: 3 requests per open instead of 13), ``GDAL_HTTP_MAX_RETRY`` /
 ``GDAL_HTTP_RETRY_DELAY`` (GDAL does not retry by default: one 503 would fail
-the read), ``GDAL_HTTP_TIMEOUT`` / ``GDAL_HTTP_CONNECTTIMEOUT``, and merging
-of consecutive byte ranges.
+the read), ``GDAL_HTTP_LOW_SPEED_TIME`` (a stalled transfer fails after
+``timeout`` seconds), ``GDAL_HTTP_TIMEOUT`` (ten times that in total) and
+``GDAL_HTTP_CONNECTTIMEOUT``, and merging of consecutive byte ranges.
 
 Examples
 --------
 >>> s = HttpSettings(timeout=30, retries=2)
 >>> opts = s.gdal_options()
->>> opts["GDAL_HTTP_TIMEOUT"], opts["GDAL_HTTP_MAX_RETRY"], opts["GDAL_DISABLE_READDIR_ON_OPEN"]
-('30', '2', 'EMPTY_DIR')
+>>> opts["GDAL_HTTP_LOW_SPEED_TIME"], opts["GDAL_HTTP_MAX_RETRY"], opts["GDAL_HTTP_TIMEOUT"]
+('30', '2', '300')
 >>> HttpSettings.from_env({"SITEWATCH_HTTP_RETRIES": "7"}).retries
 7
 """
@@ -71,7 +72,7 @@ class HttpSettings:
         ``Retry-After`` is honoured where the client supports it.
     """
 
-    timeout: float = 60.0
+    timeout: float = 30.0
     connect_timeout: float = 15.0
     retries: int = 4
     retry_delay: float = 1.0
@@ -110,7 +111,11 @@ class HttpSettings:
             "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF",
             "GDAL_HTTP_MAX_RETRY": str(self.retries),
             "GDAL_HTTP_RETRY_DELAY": f"{self.retry_delay:g}",
-            "GDAL_HTTP_TIMEOUT": str(max(1, math.ceil(self.timeout))),
+            # a stall (no byte for `timeout` s) fails the request; a slow but moving
+            # transfer may take up to ten times as long in total
+            "GDAL_HTTP_LOW_SPEED_TIME": str(max(1, math.ceil(self.timeout))),
+            "GDAL_HTTP_LOW_SPEED_LIMIT": "1",
+            "GDAL_HTTP_TIMEOUT": str(max(1, math.ceil(10 * self.timeout))),
             "GDAL_HTTP_CONNECTTIMEOUT": str(max(1, math.ceil(self.connect_timeout))),
             "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
             "GDAL_HTTP_MULTIPLEX": "YES",

@@ -57,7 +57,8 @@ def test_frames_carry_the_epoch_and_date_as_caption(rgb_pair):
     real_draw = Figure.draw
 
     def spy(self, renderer):
-        captured.append([t.get_text() for t in self.findobj(lambda a: a.get_gid() == "frame-date")])
+        captured.append([t.get_text() for t in self.findobj(
+            lambda a: a.get_gid() in ("frame-date", "attribution"))])
         return real_draw(self, renderer)
 
     eps = _epochs(rgb_pair, 3)
@@ -67,8 +68,10 @@ def test_frames_carry_the_epoch_and_date_as_caption(rgb_pair):
     finally:
         Figure.draw = real_draw
     assert len(frames) == 3
-    assert [c[0] for c in captured] == ["2020 · 2020-06-15", "2021 · 2021-06-15",
-                                        "2022 · 2022-06-15"]
+    dates = [next(t for t in c if "·" in t and "Copernicus" not in t) for c in captured]
+    assert dates == ["2020 · 2020-06-15", "2021 · 2021-06-15", "2022 · 2022-06-15"]
+    for c in captured:  # every frame credits every year shown
+        assert any("Contains modified Copernicus Sentinel data 2020-2022" in t for t in c)
 
 
 def test_same_stretch_on_every_frame(rgb_pair):

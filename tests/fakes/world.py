@@ -248,6 +248,30 @@ def scene_scl(spec: SceneSpec, world: WorldSpec, cols: tuple[int, int | None] | 
     return scl
 
 
+def _write_tile(folder: Path, sc: SceneSpec, spec: WorldSpec, index: int, product: str,
+                variants: list[str], new: bool, cols: tuple[int, int | None]
+                ) -> tuple[dict[str, dict[str, str]], np.ndarray]:
+    """Write one tile product's bands (per DN variant) and SCL; return its files and SCL."""
+    files: dict[str, dict[str, str]] = {v: {} for v in variants}
+    for band in ALL_BANDS:
+        res = 10.0 if band in BANDS_10M else 20.0
+        refl, valid = scene_reflectance(sc, spec, band, res, index, cols)
+        for variant in variants:
+            add = 1000 if (new and variant == "raw") else 0
+            dn = np.where(valid, np.clip(np.round(refl * 10000) + add, 1, 65535), 0)
+            rel = f"{variant}/{product}/{band}.tif"
+            _write_cog(folder / rel, dn, res, "uint16", 0, spec.blocksize)
+            files[variant][band] = rel
+    scl = scene_scl(sc, spec, cols)
+    rel = f"scl/{product}/SCL.tif"
+    _write_cog(folder / rel, scl, 20.0, "uint8", 0, spec.blocksize)
+    for variant in variants:
+        files[variant]["SCL"] = rel
+    if "shifted" not in files:
+        files["shifted"] = files["raw"]
+    return files, scl
+
+
 def build_world(folder: Path, spec: WorldSpec, variants: tuple[str, ...] = ("raw", "shifted")
                 ) -> dict[str, Any]:
     """Write every scene's COGs under ``folder`` and return (and save) ``world.json``."""
@@ -260,49 +284,15 @@ def build_world(folder: Path, spec: WorldSpec, variants: tuple[str, ...] = ("raw
         new = baseline >= "04.00"
         es_shifted = new if sc.es_shifted is None else sc.es_shifted
         es_flag = es_shifted if sc.es_flag is None else sc.es_flag
-        files: dict[str, dict[str, str]] = {}
-        cloud_px = 0
         wanted = [v for v in variants if not (v == "shifted" and not new)]
-        for variant in wanted:
-            files[variant] = {}
-        for band in ALL_BANDS:
-            res = 10.0 if band in BANDS_10M else 20.0
-            refl, valid = scene_reflectance(sc, spec, band, res, i)
-            for variant in wanted:
-                add = 1000 if (new and variant == "raw") else 0
-                dn = np.clip(np.round(refl * 10000) + add, 1, 65535)
-                dn = np.where(valid, dn, 0)
-                rel = f"{variant}/{ids['es']}/{band}.tif"
-                _write_cog(folder / rel, dn, res, "uint16", 0, spec.blocksize)
-                files[variant][band] = rel
-        scl = scene_scl(sc, spec)
+        files, scl = _write_tile(folder, sc, spec, i, ids["es"], wanted, new,
+                                 (sc.nodata_cols, None))
         cloud_px = int(np.isin(scl, (3, 8, 9, 10)).sum())
-        rel = f"scl/{ids['es']}/SCL.tif"
-        _write_cog(folder / rel, scl, 20.0, "uint8", 0, spec.blocksize)
-        for variant in files:
-            files[variant]["SCL"] = rel
-        if "shifted" not in files:
-            files["shifted"] = files["raw"]
         twin = None
         if sc.twin_cols:
             tids = {k: v.replace(TILE_ID, TWIN_TILE_ID) for k, v in ids.items()}
-            tfiles: dict[str, dict[str, str]] = {v: {} for v in files}
-            for band in ALL_BANDS:
-                res = 10.0 if band in BANDS_10M else 20.0
-                refl, valid = scene_reflectance(sc, spec, band, res, i, (0, sc.twin_cols))
-                for variant in wanted:
-                    add = 1000 if (new and variant == "raw") else 0
-                    dn = np.where(valid, np.clip(np.round(refl * 10000) + add, 1, 65535), 0)
-                    trel = f"{variant}/{tids['es']}/{band}.tif"
-                    _write_cog(folder / trel, dn, res, "uint16", 0, spec.blocksize)
-                    tfiles[variant][band] = trel
-            tscl = scene_scl(sc, spec, (0, sc.twin_cols))
-            trel = f"scl/{tids['es']}/SCL.tif"
-            _write_cog(folder / trel, tscl, 20.0, "uint8", 0, spec.blocksize)
-            for variant in wanted:
-                tfiles[variant]["SCL"] = trel
-            if "shifted" not in wanted:
-                tfiles["shifted"] = tfiles["raw"]
+            tfiles, _ = _write_tile(folder, sc, spec, i, tids["es"], wanted, new,
+                                    (0, sc.twin_cols))
             twin = {"ids": tids, "files": tfiles, "tile": TWIN_TILE_ID,
                     "footprint": tile_footprint((0, sc.twin_cols))}
         scenes.append({

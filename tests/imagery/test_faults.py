@@ -82,6 +82,21 @@ def test_429_on_cog_is_retried(server: FakeServer, test_site: Site, tmp_path: Pa
     assert "S2B_51TXE_20211015_1_L2A" in res.epochs[0].scene_ids
 
 
+def test_429_retry_after_is_honoured_for_cog_reads(server: FakeServer, test_site: Site) -> None:
+    """GDAL retries 429 on its own schedule; past those, sitewatch waits what the server asks."""
+    src = make_source("earth-search", server)
+    waits: list[float] = []
+    src.reader._sleep = waits.append  # type: ignore[attr-defined]
+    scene = src.search(test_site, "2021-10-15", "2021-10-15")[0]
+    server.set_faults([{"path": B04, "status": 429, "times": 4,
+                        "headers": {"Retry-After": "7"}}])  # GDAL's 3 tries + our HEAD
+    r = src.load(scene, test_site.grid(), ["B04"])
+    assert r.band_names == ("B04",)
+    assert waits == [7.0]
+    statuses = [(e["method"], e["status"]) for e in requests_to(server, B04)]
+    assert statuses[:4] == [("HEAD", 429)] * 4 and ("GET", 206) in statuses
+
+
 def test_429_on_process_api_is_retried(server: FakeServer, test_site: Site, tmp_path: Path,
                                        sh_env: None) -> None:
     server.set_faults([{"path": "/sh/api/v1/process", "status": 429, "times": 2,
@@ -151,6 +166,14 @@ def test_search_that_never_answers_in_time(server: FakeServer, test_site: Site,
     http = FAST_HTTP.with_(timeout=1, retries=1)
     with pytest.raises(FetchError, match="did not answer within 1 s.*SITEWATCH_HTTP_TIMEOUT"):
         fetch(server, test_site, tmp_path, source_kw={"http": http})
+
+
+def test_cog_that_always_stalls(server: FakeServer, test_site: Site, tmp_path: Path) -> None:
+    server.set_faults([{"path": B04, "method": "GET", "delay": 3}])
+    http = FAST_HTTP.with_(timeout=1, retries=1)
+    with pytest.raises(FetchError, match="timed out reading B04 .*no data for 1 s in 2 tries"):
+        fetch(server, test_site, tmp_path, source_kw={"http": http})
+    assert_cache_consistent(tmp_path)
 
 
 def test_cut_transfer_is_retried(server: FakeServer, test_site: Site, tmp_path: Path) -> None:

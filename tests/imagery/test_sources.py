@@ -143,7 +143,7 @@ def test_same_composite_from_every_source(server: FakeServer, test_site: Site,
     """Acceptance: the same synthetic scenes give the same epoch composite (within 1 DN)."""
     grid = test_site.grid()
     results = {}
-    for name in ("earth-search", "planetary-computer", "cdse"):
+    for name in SOURCES:
         eps = build_epochs(make_source(name, server), test_site, "2021-10-01", "2022-06-30",
                            "quarter", grid=grid)
         results[name] = eps

@@ -6,11 +6,13 @@ hundred kB instead of 100+ MB. Pixels are resampled onto the site grid with
 nearest neighbour (no invented values; 20 m bands repeat on the 10 m grid, as
 Sentinel Hub's default upsampling does), through a warped VRT so any CRS works.
 
-GDAL retries 429/5xx/timeouts itself (see :mod:`sitewatch.imagery.gdal_env`);
-around it, :class:`CogReader` retries whole reads a few times (with GDAL's
-per-URL cache off, so a cut transfer is not served again from memory), calls
-a re-signing hook on HTTP 403 (expired signatures), and turns what is left
-into a sitewatch error that says what to do. Nothing partial is returned.
+GDAL retries 429/5xx/timeouts itself (see :mod:`sitewatch.imagery.gdal_env`),
+with its own growing delays: it does not read ``Retry-After``. Around it,
+:class:`CogReader` retries whole reads a few times (with GDAL's per-URL cache
+off, so a cut transfer is not served again from memory), waits as long as the
+server's ``Retry-After`` asks after a 429, calls a re-signing hook on HTTP 403
+(expired signatures), and turns what is left into a sitewatch error that says
+what to do. Nothing partial is returned.
 
 Examples
 --------
@@ -24,6 +26,8 @@ Examples
 
 from __future__ import annotations
 
+import datetime as _dt
+import email.utils
 import logging
 import re
 import time
@@ -46,7 +50,7 @@ from sitewatch.errors import (
 )
 from sitewatch.imagery.gdal_env import HttpSettings
 
-__all__ = ["CogReader", "classify_gdal_error", "public_url"]
+__all__ = ["CogReader", "classify_gdal_error", "public_url", "parse_retry_after"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +103,27 @@ def classify_gdal_error(err: BaseException) -> tuple[str, int | None]:
     if _CORRUPT_PAT.search(text):
         return "corrupt", None
     return "network", None
+
+
+def parse_retry_after(value: str | None, *, cap_s: float = 300.0) -> float | None:
+    """Seconds from a ``Retry-After`` header (delay seconds or an HTTP date), capped.
+
+    Examples
+    --------
+    >>> parse_retry_after("7"), parse_retry_after("junk"), parse_retry_after("86400")
+    (7.0, None, 300.0)
+    """
+    if not value:
+        return None
+    try:
+        secs = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        secs = (when - _dt.datetime.now(_dt.UTC)).total_seconds()
+    return min(max(secs, 0.0), cap_s)
 
 
 ResignFn = Callable[[str, bool], str]
@@ -159,6 +184,8 @@ class CogReader:
                 raise
             except RasterioError as err:
                 kind, status = classify_gdal_error(err)
+                if kind == "corrupt" and "not recognized" in _chain(err):
+                    kind, status = self._probe(url, kind, status)
                 last = (kind, status, err)
                 log.debug("read of %s failed (%s %s): %s", public_url(href), kind, status, err)
                 if kind == "forbidden" and self.resign is not None and not forced:
@@ -167,9 +194,46 @@ class CogReader:
                     continue
                 if kind not in _TRANSIENT or attempt == self.attempts - 1:
                     break
-                self._sleep(self.http.retry_delay * 2 ** (attempt + 1))
+                if kind == "timeout":  # GDAL retried the stalled request already: a hung
+                    break              # server must not cost attempts x retries x timeout
+                wait = self.http.retry_delay * 2 ** (attempt + 1)
+                if kind == "rate":  # GDAL does not read Retry-After: ask the server
+                    wait = max(wait, self._retry_after(url) or 0.0)
+                self._sleep(wait)
         assert last is not None
         raise self._error(*last, href=href, what=what)
+
+    def _probe(self, url: str, kind: str, status: int | None) -> tuple[str, int | None]:
+        """Why GDAL could not open a file: GDAL reports a stalled or refused header read
+        as "not recognized", so ask for the first bytes directly."""
+        if not url.startswith(("http://", "https://")):
+            return kind, status
+        import requests
+
+        try:
+            resp = requests.get(url, headers={"Range": "bytes=0-3"},
+                                timeout=self.http.requests_timeout())
+        except requests.Timeout:
+            return "timeout", None
+        except requests.RequestException:
+            return "network", None
+        if resp.status_code not in (200, 206):
+            return classify_gdal_error(RuntimeError(f"HTTP response code: {resp.status_code}"))
+        if resp.content[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+            return "network", None  # a TIFF after all: the failure was in transit
+        return "corrupt", None
+
+    def _retry_after(self, url: str) -> float | None:
+        """Seconds the server asks us to wait (its ``Retry-After``), capped at 5 minutes."""
+        if not url.startswith(("http://", "https://")):
+            return None
+        import requests
+
+        try:
+            resp = requests.head(url, timeout=self.http.requests_timeout(), allow_redirects=True)
+        except requests.RequestException:
+            return None
+        return parse_retry_after(resp.headers.get("Retry-After"))
 
     def _error(self, kind: str, status: int | None, err: BaseException, *, href: str,
                what: str) -> SitewatchError:
@@ -184,9 +248,9 @@ class CogReader:
             return FetchError(f"{self.provider} failed with HTTP {status} reading {where} {tries}:"
                               " the service is having trouble; try again later")
         if kind == "timeout":
-            return FetchError(f"timed out reading {where} {tries} (timeout "
-                              f"{self.http.timeout:g} s): the connection or the server is slow; "
-                              "try again, or raise SITEWATCH_HTTP_TIMEOUT")
+            return FetchError(f"timed out reading {where}: no data for {self.http.timeout:g} s"
+                              f" in {self.http.retries + 1} tries; the connection or the server "
+                              "is slow: try again, or raise SITEWATCH_HTTP_TIMEOUT")
         if kind == "forbidden":
             hint = ("the signed URL was refused even after signing it again; check the "
                     "Planetary Computer's status, or set PC_SDK_SUBSCRIPTION_KEY"
