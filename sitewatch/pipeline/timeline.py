@@ -1,0 +1,546 @@
+"""Timelines of a site: epoch composites from any source to change history, events and progress.
+
+:func:`site_timeline` builds the epochs (``sitewatch.imagery.epochs.build_epochs``)
+from any imagery source and runs :func:`run_timeline` on them;
+:func:`run_timeline` takes epochs from anywhere (a fetch output folder, a test).
+The steps:
+
+1. the epochs are stacked (gaps stay gaps) and cut to the site's outline;
+2. the two-date detector (CVA by default) is run on every pixel's first and
+   last clear observation: its threshold is the timeline's decision rule, and
+   its result the two-date baseline;
+3. :func:`~sitewatch.detectors.timeline.pixel_history` finds every pixel's first
+   lasting change; the minimum mapping unit drops specks; neighbours agree on
+   dates (:func:`~sitewatch.detectors.timeline_events.refine_dates`); changes
+   are typed from the mean spectra of the old and the new state;
+4. events (regions that changed in the same epoch) and the progress table
+   (area per epoch and type, with bounds from the clear observations).
+
+:mod:`sitewatch.pipeline.timeline_outputs` writes the result to a folder.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from affine import Affine
+
+from sitewatch._version import __version__
+from sitewatch.aoi.catalogue import site_from_feature
+from sitewatch.aoi.grid import Grid
+from sitewatch.aoi.site import Site
+from sitewatch.attribution import copernicus_attribution
+from sitewatch.detectors.polygons import Region
+from sitewatch.detectors.postprocess import minimum_mapping_unit
+from sitewatch.detectors.registry import get_detector
+from sitewatch.detectors.timeline import (
+    PixelHistory,
+    TimelineParams,
+    estimate_noise_var,
+    first_last_clear,
+    pixel_history,
+)
+from sitewatch.detectors.timeline_events import absorb_slivers, refine_dates, timeline_events
+from sitewatch.detectors.timeline_progress import PROGRESS_FIELDS, progress_arrays
+from sitewatch.errors import DataError, DetectorError
+from sitewatch.imagery.cache import TileCache
+from sitewatch.imagery.epochs import MANIFEST, Epoch, load_epochs, site_mask
+from sitewatch.imagery.sources.base import ImagerySource
+from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2
+from sitewatch.raster import Provenance, pixel_area_m2
+from sitewatch.types import ChangeType
+
+__all__ = ["TimelineResult", "EpochSummary", "run_timeline", "site_timeline", "folder_timeline",
+           "default_persistence",
+           "DEFAULT_CADENCE", "TIMELINE_DETECTOR", "REPORTED_TYPES"]
+
+log = logging.getLogger(__name__)
+
+#: Cadence of the epochs when none is asked for.
+DEFAULT_CADENCE = "quarter"
+#: Detector whose decision rule the timeline uses (its statistic is a spectral distance).
+TIMELINE_DETECTOR = "cva"
+#: Change types in the progress tables, in this order ("all" first).
+REPORTED_TYPES: tuple[ChangeType, ...] = (
+    ChangeType.PAVING, ChangeType.CONSTRUCTION, ChangeType.ROOF, ChangeType.DEMOLITION,
+    ChangeType.WATER, ChangeType.VEGETATION, ChangeType.OTHER)
+
+
+@dataclass(frozen=True)
+class EpochSummary:
+    """What stood behind one epoch: window, scenes, how much of the site was seen clear."""
+
+    index: int
+    label: str
+    start: str
+    end: str
+    gap: bool
+    scene_ids: tuple[str, ...]
+    dates: tuple[str, ...]
+    clear_share: float
+    median_clear_obs: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "label": self.label, "start": self.start, "end": self.end,
+                "gap": self.gap, "scene_ids": list(self.scene_ids), "dates": list(self.dates),
+                "clear_share": round(self.clear_share, 4),
+                "median_clear_obs": self.median_clear_obs}
+
+
+@dataclass
+class TimelineResult:
+    """Everything a timeline run produced, traceable to its scenes.
+
+    Attributes
+    ----------
+    epochs : list of EpochSummary
+    transform, crs, shape
+        The grid.
+    band_names : tuple of str
+        Bands the history was computed on.
+    history : PixelHistory
+        Per-pixel results before the minimum mapping unit.
+    changed : (M, N) bool
+        Lasting change, inside the site, after the minimum mapping unit.
+    date : (M, N) int16
+        Agreed epoch of each change (-1: none).
+    change_type : (M, N) uint8
+        :class:`~sitewatch.types.ChangeType` codes.
+    events : list of Region
+        Regions that changed in the same epoch (``stats``: epoch, after_epoch).
+    progress : dict of (T, n_types) ndarray
+        Areas in m² (:func:`~sitewatch.detectors.timeline_progress.progress_arrays`).
+    site_mask : (M, N) bool
+        Pixels inside the site and seen clear at least once.
+    pixel_area : ndarray
+        Ground area of each pixel, m² (broadcastable to the grid).
+    params : dict
+        Every parameter of the run (detector, threshold, noise, persistence...).
+    two_date : dict
+        The detector on every pixel's first and last clear observation.
+    notes : list of str
+        What a reader must know (relaxed rules, missing bands...).
+    """
+
+    epochs: list[EpochSummary]
+    transform: Affine
+    crs: str
+    shape: tuple[int, int]
+    band_names: tuple[str, ...]
+    history: PixelHistory
+    changed: np.ndarray
+    date: np.ndarray
+    change_type: np.ndarray
+    events: list[Region]
+    progress: dict[str, np.ndarray]
+    site_mask: np.ndarray
+    pixel_area: np.ndarray
+    params: dict[str, Any]
+    two_date: dict[str, Any]
+    provenance: Provenance
+    site: Site | None = None
+    notes: list[str] = field(default_factory=list)
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC)
+                         .isoformat(timespec="seconds"))
+
+    # -- areas --------------------------------------------------------------
+    def _area(self, mask: np.ndarray) -> float:
+        return float(np.broadcast_to(self.pixel_area, self.shape)[mask].sum())
+
+    @property
+    def site_area_m2(self) -> float:
+        """Area of the site seen clear at least once, m²."""
+        return self._area(self.site_mask)
+
+    @property
+    def changed_area_m2(self) -> float:
+        return self._area(self.changed)
+
+    @property
+    def dates(self) -> list[str]:
+        return sorted({d for e in self.epochs for d in e.dates})
+
+    @property
+    def scene_ids(self) -> list[str]:
+        return [s for e in self.epochs for s in e.scene_ids]
+
+    @property
+    def attribution(self) -> str:
+        return copernicus_attribution(self.dates)
+
+    def area_by_type(self) -> dict[str, float]:
+        """Changed area in m² per change type slug (types with no change left out)."""
+        cum = self.progress["cumulative"][-1]
+        return {ChangeType(c).slug: float(cum[c]) for c in range(1, cum.size) if cum[c] > 0}
+
+    # -- tables -------------------------------------------------------------
+    def progress_rows(self) -> list[dict[str, Any]]:
+        """The progress table, one row per epoch and change type ("all" first), areas in m².
+
+        Columns: epoch, start, end, change_type, new_m2 (dated to the epoch),
+        new_low_m2 / new_high_m2 (certainly / possibly changed in it),
+        cumulative_m2 with cumulative_low_m2 / cumulative_high_m2, cumulative_share
+        (of the site area), clear_share (of the site seen clear in the epoch),
+        median_clear_obs, scenes and scene_ids (';'-separated).
+        """
+        site = self.site_area_m2
+        rows = []
+        for e in self.epochs:
+            i = e.index
+            cols: list[tuple[str, list[int]]] = [("all", [int(c) for c in REPORTED_TYPES])]
+            cols += [(c.slug, [int(c)]) for c in REPORTED_TYPES]
+            for slug, codes in cols:
+                vals = {f: float(self.progress[f][i, codes].sum()) for f in PROGRESS_FIELDS}
+                rows.append({
+                    "epoch": e.label, "start": e.start, "end": e.end, "change_type": slug,
+                    **{f"{f}_m2": round(v, 1) for f, v in vals.items()},
+                    "cumulative_share": round(vals["cumulative"] / site, 6) if site else None,
+                    "clear_share": round(e.clear_share, 4),
+                    "median_clear_obs": e.median_clear_obs,
+                    "scenes": len(e.scene_ids), "scene_ids": ";".join(e.scene_ids),
+                })
+        return rows
+
+    def event_records(self) -> list[dict[str, Any]]:
+        """One dict per event: window, type, area, place, confidence and a sentence."""
+        out = []
+        for r in self.events:
+            e = self.epochs[r.stats["epoch"]]
+            a = r.stats["after_epoch"]
+            after = self.epochs[a] if a >= 0 else None
+            ct = ChangeType(r.change_type)
+            rec = {
+                "id": r.id, "first_seen_changed": e.label,
+                "last_seen_unchanged": after.label if after else None,
+                "window_start": after.start if after else self.epochs[0].start,
+                "window_end": e.end, "change_type": ct.slug, "change_type_label": ct.label,
+                "area_m2": round(r.area_m2, 1), "pixels": r.pixels,
+                "centroid_lon": round(r.centroid_lonlat[0], 6),
+                "centroid_lat": round(r.centroid_lonlat[1], 6),
+                "confidence": round(float(r.stats.get("mean_probability", float("nan"))), 3),
+                "mean_magnitude": round(float(r.stats.get("mean_magnitude", float("nan"))), 4),
+                "scene_ids": list(e.scene_ids) + (list(after.scene_ids) if after else []),
+            }
+            rec["sentence"] = event_sentence(rec)
+            out.append(rec)
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary with full provenance."""
+        return {
+            "sitewatch_version": __version__, "created": self.created,
+            "site": None if self.site is None else {"id": self.site.id, "name": self.site.name},
+            "epochs": [e.to_dict() for e in self.epochs],
+            "grid": {"crs": self.crs, "transform": list(self.transform)[:6],
+                     "width": self.shape[1], "height": self.shape[0]},
+            "bands": list(self.band_names), "params": self.params,
+            "two_date": self.two_date,
+            "results": {
+                "site_area_m2": round(self.site_area_m2, 1),
+                "changed_area_m2": round(self.changed_area_m2, 1),
+                "changed_share": (round(self.changed_area_m2 / self.site_area_m2, 6)
+                                  if self.site_area_m2 else None),
+                "events": len(self.events),
+                "area_by_type_m2": {k: round(v, 1) for k, v in self.area_by_type().items()},
+                "pending_area_m2": round(self._area(self.history.pending & self.site_mask), 1),
+                "transients_set_aside": int(self.history.transients.sum()),
+                "largest_events": [r for r in sorted(self.event_records(),
+                                                     key=lambda r: -r["area_m2"])[:5]],
+            },
+            "notes": self.notes, "attribution": self.attribution,
+        }
+
+
+def event_sentence(rec: dict[str, Any]) -> str:
+    """The one-line story of an event: "Between 2020-Q1 and 2020-Q2, 41,300 m² of new paving".
+
+    Examples
+    --------
+    >>> event_sentence({"last_seen_unchanged": "2020-04", "first_seen_changed": "2020-06",
+    ...                 "area_m2": 41287.0, "change_type_label": "new paving",
+    ...                 "centroid_lat": 40.0356, "centroid_lon": 124.3694})
+    'Between 2020-04 and 2020-06, 41,300 m² of new paving (around 40.0356 N, 124.3694 E).'
+    """
+    area = rec["area_m2"]
+    shown = round(area, -2) if area >= 1000 else round(area, -1)
+    lat, lon = rec["centroid_lat"], rec["centroid_lon"]
+    place = (f"{abs(lat):.4f} {'N' if lat >= 0 else 'S'}, "
+             f"{abs(lon):.4f} {'E' if lon >= 0 else 'W'}")
+    when = (f"Between {rec['last_seen_unchanged']} and {rec['first_seen_changed']}"
+            if rec.get("last_seen_unchanged") else f"By {rec['first_seen_changed']}")
+    return f"{when}, {shown:,.0f} m² of {rec['change_type_label']} (around {place})."
+
+
+# -- composing -------------------------------------------------------------------
+
+#: A change must hold for about this long to count (snow, floods and crops come and go).
+SEASON_DAYS = 90
+
+
+def default_persistence(epochs: Sequence[Epoch]) -> int:
+    """Later clear epochs that must confirm a change so that it holds for about a season.
+
+    One epoch for quarters and years, two for months (``round(90 days / epoch
+    length) - 1``, at least 1).
+
+    Examples
+    --------
+    >>> from sitewatch.imagery.epochs import Epoch, epoch_windows
+    >>> import numpy as np
+    >>> def eps(every):
+    ...     return [Epoch(w, None, np.zeros((1, 1), "uint16"))
+    ...             for w in epoch_windows("2020-01-01", "2020-12-31", every)]
+    >>> default_persistence(eps("quarter")), default_persistence(eps("month"))
+    (1, 2)
+    """
+    days = [(_dt.date.fromisoformat(e.window.end) - _dt.date.fromisoformat(e.window.start)).days
+            + 1 for e in epochs]
+    length = float(np.median(days)) if days else float(SEASON_DAYS)
+    return max(1, round(SEASON_DAYS / length) - 1)
+
+
+def _classify(before: np.ndarray, after: np.ndarray, band_names: Sequence[str],
+              mask: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Change types from the old and new mean spectra (OTHER where bands are missing)."""
+    out = np.where(mask, np.uint8(ChangeType.OTHER), np.uint8(0)).astype("uint8")
+    try:
+        from sitewatch.detectors.changetype import classify_change  # type: ignore[import-not-found]
+    except ImportError:  # the typing rules are not installed yet
+        notes.append("change types are not assigned (typing rules unavailable): all OTHER")
+        return out
+    try:
+        codes = classify_change(before, after, band_names, mask)
+    except (DataError, DetectorError, KeyError, ValueError) as err:
+        notes.append(f"change types need more bands ({err}); all changes typed OTHER")
+        return out
+    return np.where(mask, codes, 0).astype("uint8")
+
+
+def _summaries(epochs: Sequence[Epoch], valid: np.ndarray, site: np.ndarray,
+               area: np.ndarray) -> list[EpochSummary]:
+    site_area = float(area[site].sum()) or 1.0
+    out = []
+    for i, e in enumerate(epochs):
+        seen = valid[i] & site
+        cc = e.clear_count[seen] if e.clear_count.shape == site.shape else np.zeros(0)
+        out.append(EpochSummary(
+            i, e.label, e.window.start, e.window.end, e.is_gap, tuple(e.scene_ids),
+            tuple(e.raster.dates) if e.raster is not None else (),
+            float(area[seen].sum()) / site_area,
+            float(np.median(cc)) if cc.size else 0.0))
+    return out
+
+
+def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
+                 method: str = TIMELINE_DETECTOR, bands: Sequence[str] | None = None,
+                 persistence: int | None = None, min_before: int = 2, z_min: float = 3.0,
+                 min_share: float = 0.5, min_area_m2: float = DEFAULT_MIN_AREA_M2,
+                 threshold: float | None = None, relax: bool = True) -> TimelineResult:
+    """Per-pixel change history, events and progress of a series of epochs.
+
+    Parameters
+    ----------
+    epochs : sequence of Epoch
+        In time order, on one grid (gaps allowed), at least 3.
+    site : Site, optional
+        Pixels outside its outline are left out; named in the outputs.
+    method : str
+        Two-date detector whose threshold decides (its statistic must be a
+        spectral distance: ``cva``).
+    bands : sequence of str, optional
+        Bands to use (default: every band all epochs hold).
+    persistence : int, optional
+        Later clear epochs that must confirm a change; default
+        :func:`default_persistence` (a change must hold for about a season).
+    min_before, z_min, min_share
+        See :class:`~sitewatch.detectors.timeline.TimelineParams`.
+    min_area_m2 : float
+        Minimum mapping unit: smaller changed regions are dropped.
+    threshold : float, optional
+        Use this distance threshold instead of the detector's.
+    relax : bool
+        With too few clear epochs for ``min_before`` and ``persistence``, relax
+        them (and say so in ``notes``) instead of finding nothing.
+
+    Returns
+    -------
+    TimelineResult
+
+    Raises
+    ------
+    DataError
+        Fewer than 3 epochs, epochs on different grids, or no pixel seen twice.
+    """
+    epochs = list(epochs)
+    present = [e for e in epochs if e.raster is not None]
+    if len(epochs) < 3:
+        raise DataError(f"a timeline needs at least 3 epochs, got {len(epochs)}: widen --from/"
+                        "--to or use a shorter cadence (--every month)")
+    if not present:
+        raise DataError("every epoch is a gap (no clear observation): widen the dates or try "
+                        "another source")
+    ref = present[0].raster
+    assert ref is not None
+    for e in present[1:]:
+        r = e.raster
+        assert r is not None
+        if r.crs != ref.crs or r.shape != ref.shape or not r.transform.almost_equals(
+                ref.transform):
+            raise DataError(f"epoch {e.label} is on another grid than {present[0].label}: "
+                            "build all epochs on the site's grid")
+    common = [b for b in ref.band_names
+              if all(b in e.raster.band_names for e in present)]  # type: ignore[union-attr]
+    info = get_detector(method)
+    use = tuple(bands) if bands else (info.bands or tuple(common))
+    missing = [b for b in use if b not in common]
+    if missing:
+        raise DataError(f"band(s) {', '.join(missing)} missing from some epochs (they hold "
+                        f"{', '.join(common)}): pick bands every epoch has")
+    notes: list[str] = []
+    if persistence is None:
+        persistence = default_persistence(epochs)
+    shape = ref.shape
+    transform, crs = ref.transform, ref.crs
+    area = np.broadcast_to(pixel_area_m2(transform, crs, shape), shape)
+    inside = (site_mask(site, Grid(crs, transform, shape[1], shape[0])) if site is not None
+              else np.ones(shape, bool))
+    layers: list[np.ndarray | None] = []
+    valid = np.zeros((len(epochs), *shape), bool)
+    for i, e in enumerate(epochs):
+        if e.raster is None:
+            layers.append(None)
+            continue
+        r = e.raster if e.raster.band_names == use else e.raster.select(use)
+        layers.append(r.data)
+        ok = r.valid_mask() & inside
+        if e.clear_count.shape == shape:
+            ok &= e.clear_count > 0
+        valid[i] = ok
+    seen = valid.any(axis=0)
+    summaries = _summaries(epochs, valid, inside, area)
+
+    first, last = first_last_clear(layers, valid)
+    pair_ok = np.isfinite(first).all(axis=0)
+    if pair_ok.sum() < 2:
+        raise DataError("no pixel of the site was seen clear in two epochs: a timeline needs "
+                        "repeated clear views (widen the dates, or a shorter cadence)")
+    two = info(first, last, band_names=use, valid=pair_ok,
+               pixel_size_m=float(np.sqrt(np.median(area))))
+    thr = float(threshold) if threshold is not None else two.threshold
+    if thr is None or not np.isfinite(thr) or thr <= 0:
+        raise DetectorError(f"detector {method} gave no usable threshold ({thr}): pass "
+                            "threshold=")
+    noise = estimate_noise_var(layers, valid)
+    max_clear = int(valid.sum(axis=0).max())
+    if relax and max_clear < min_before + persistence + 1:
+        new_pers = max(0, min(persistence, max_clear - 2))
+        new_before = max(1, min(min_before, max_clear - 1 - new_pers))
+        notes.append(f"only {max_clear} clear epoch(s) per pixel at most: a lasting change "
+                     f"needs {min_before} before and {persistence + 1} after; relaxed to "
+                     f"{new_before} before and {new_pers + 1} after, so changes are not "
+                     "confirmed by later epochs")
+        log.warning(notes[-1])
+        persistence, min_before = new_pers, new_before
+    prm = TimelineParams(threshold=thr, noise_var=noise, persistence=persistence,
+                         min_before=min_before, z_min=z_min, min_share=min_share)
+    hist = pixel_history(layers, prm, valid)
+    changed = minimum_mapping_unit(hist.changed, min_area_m2, area)
+    date = refine_dates(changed, hist.first_epoch, hist.last_unchanged)
+    px = float(np.median(area))
+    date = absorb_slivers(date, hist.last_unchanged, max(1, math.ceil(min_area_m2 / px)))
+    ctype = _classify(hist.before_state, hist.after_state, use, changed, notes)
+    events = timeline_events(date, transform, crs, last_unchanged=hist.last_unchanged,
+                             change_type=ctype, confidence=hist.confidence,
+                             magnitude=hist.magnitude)
+    progress = progress_arrays(date, hist.first_epoch, hist.last_unchanged, ctype, area,
+                               len(epochs))
+    provs = [e.raster.provenance for e in present]  # type: ignore[union-attr]
+    prov = provs[0].merged(*provs[1:])
+    two_mask = two.mask & inside
+    params = {"detector": method, "threshold": thr,
+              "threshold_source": "given" if threshold is not None else
+              f"{method} on each pixel's first and last clear observation",
+              **prm.to_dict(), "min_area_m2": min_area_m2, "bands": list(use)}
+    two_date = {"detector": method, "threshold": two.threshold,
+                "changed_area_m2": round(float(area[two_mask].sum()), 1),
+                "note": "the detector on each pixel's first and last clear observation, for "
+                        "comparison"}
+    log.info("timeline: %d epochs, %.0f m² changed in %d events", len(epochs),
+             float(area[changed].sum()), len(events))
+    return TimelineResult(summaries, transform, crs, shape, use, hist, changed, date, ctype,
+                          events, progress, inside & seen, np.ascontiguousarray(area), params,
+                          two_date, prov, site, notes)
+
+
+def site_timeline(site: Site, start: str, end: str, every: str | Sequence[tuple[str, str]]
+                  = DEFAULT_CADENCE, *, source: str | ImagerySource = "sample",
+                  source_options: dict[str, Any] | None = None, grid: Grid | None = None,
+                  bands: Sequence[str] | None = None, cache: TileCache | None = None,
+                  fetch_options: dict[str, Any] | None = None,
+                  **timeline_options: Any) -> TimelineResult:
+    """Fetch a site's epochs from an imagery source and run :func:`run_timeline` on them.
+
+    The epochs are built as ``sitewatch fetch`` builds them
+    (:func:`sitewatch.pipeline.fetch.run_fetch`: cloud screening, median
+    composites, co-registration), so a timeline of a live source is as good as
+    its fetch.
+
+    Parameters
+    ----------
+    site : Site
+    start, end : str
+        ISO dates.
+    every : {"month", "quarter", "year"} or explicit windows
+    source : str or ImagerySource
+        Registry name (``sample``, ``local``, ``earth-search``...) or a source object.
+    source_options : dict, optional
+        Passed to the source (``path=`` for local, ``url=``...).
+    grid : Grid, optional
+        Default: the source's grid for the site.
+    bands : sequence of str, optional
+        Bands to fetch and use (default: the source's usual land bands).
+    cache : TileCache, optional
+        Tile cache for remote sources (None: no cache).
+    fetch_options : dict, optional
+        More options of ``run_fetch`` (``max_scenes``, ``coregister``...).
+    **timeline_options
+        Passed to :func:`run_timeline`.
+
+    Examples
+    --------
+    >>> from sitewatch.imagery.sources.sample import SampleSource
+    >>> src = SampleSource()
+    >>> tl = site_timeline(src.site(), "2015-07-01", "2018-06-30", "year", source=src,
+    ...                    bands=["B02", "B03", "B04", "B08", "B11"])
+    >>> [e.label for e in tl.epochs], bool(tl.changed.any())
+    (['2015', '2016', '2017', '2018'], True)
+    """
+    from sitewatch.pipeline.fetch import run_fetch
+
+    fetched = run_fetch(site, start, end, every, source=source, source_options=source_options,
+                        bands=bands, grid=grid, cache=cache, **(fetch_options or {}))
+    return run_timeline(fetched.epochs, site=site, bands=bands, **timeline_options)
+
+
+def folder_timeline(folder: str | Path, *, site: Site | None = None,
+                    **timeline_options: Any) -> TimelineResult:
+    """Run :func:`run_timeline` on the epochs of a ``sitewatch fetch`` output folder.
+
+    ``site`` defaults to the one recorded in the folder's manifest.
+    """
+    epochs = load_epochs(folder)
+    if site is None:
+        try:
+            feat = json.loads((Path(folder) / MANIFEST).read_text()).get("site")
+        except (OSError, json.JSONDecodeError):
+            feat = None
+        site = site_from_feature(feat) if feat else None
+    return run_timeline(epochs, site=site, **timeline_options)
