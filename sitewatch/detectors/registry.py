@@ -38,7 +38,7 @@ __all__ = ["DetectorInfo", "register_detector", "get_detector", "available_detec
            "DEFAULT_DETECTOR"]
 
 #: Name of the detector used when none is asked for (chosen by benchmarks/bench_oscd.py).
-DEFAULT_DETECTOR = "cnn"
+DEFAULT_DETECTOR = "cva"
 
 D = TypeVar("D", bound=type[Detector])
 

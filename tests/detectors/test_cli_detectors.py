@@ -43,7 +43,7 @@ def test_evaluate_rejects_a_folder_without_cities(tmp_path):
 def test_detectors_lists_every_method_with_help():
     r = CliRunner().invoke(cli, ["detectors"])
     assert r.exit_code == 0
-    for name in ("cnn (default)", "irmad", "cva", "indices", "pcakmeans", "s1-logratio",
+    for name in ("cnn", "(default)", "irmad", "cva", "indices", "pcakmeans", "s1-logratio",
                  "s1-omnibus"):
         assert name in r.output
     r = CliRunner().invoke(cli, ["detectors", "irmad"])
@@ -62,7 +62,9 @@ def test_detect_on_the_sample_writes_typed_regions(tmp_path):
     assert fc["features"] and fc["features"][0]["properties"]["area_m2"] > 0
     assert fc["features"][0]["properties"]["change_type"] in {t.slug for t in ChangeType}
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["detector"]["method"] == "cnn"
+    from sitewatch.detectors import DEFAULT_DETECTOR
+
+    assert summary["detector"]["method"] == DEFAULT_DETECTOR
     r = CliRunner().invoke(cli, ["detect", "cupertino-apple-park", "--before", "2018-01-01",
                                  "--after", "2019-01-01/2019-02-01", "--out", str(out)])
     assert r.exit_code == 2 and "START/END" in r.output

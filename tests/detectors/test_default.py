@@ -1,4 +1,4 @@
-"""The default detector on the real bundled sample: invariances, misregistration, clouds."""
+"""The learned detector (cnn) on the real bundled sample: invariances, misregistration, clouds."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from sitewatch.bands import S2_LAND_BANDS
-from sitewatch.detectors import DEFAULT_DETECTOR, get_detector
+from sitewatch.detectors import get_detector
 from sitewatch.detectors.learned import load_model
 from sitewatch.pipeline import detect_change
+
+LEARNED = "cnn"
 
 
 def iou(p: np.ndarray, q: np.ndarray) -> float:
@@ -18,12 +20,11 @@ def iou(p: np.ndarray, q: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def default_run(sample_pair):  # type: ignore[no-untyped-def]
     before, after, truth = sample_pair
-    cm = get_detector(DEFAULT_DETECTOR)(before.data, after.data, band_names=S2_LAND_BANDS)
+    cm = get_detector(LEARNED)(before.data, after.data, band_names=S2_LAND_BANDS)
     return before.data, after.data, truth, cm
 
 
 def test_default_is_the_learned_model_and_credits_its_labels():
-    assert DEFAULT_DETECTOR == "cnn"
     _, meta = load_model("default")
     assert "CC BY-NC-SA" in meta["training_labels"] and "Daudt" in meta["training_labels"]
     assert "cupertino" not in meta["trained_on"]  # the demo city is out of training
@@ -48,7 +49,7 @@ def test_default_ignores_per_band_gain_and_offset(default_run, which):
         before = before * gain + offset
     else:
         after = after * gain + offset
-    cm2 = get_detector(DEFAULT_DETECTOR)(before, after, band_names=S2_LAND_BANDS)
+    cm2 = get_detector(LEARNED)(before, after, band_names=S2_LAND_BANDS)
     assert iou(cm.mask, cm2.mask) > 0.98
 
 
@@ -56,7 +57,7 @@ def test_default_tolerates_one_pixel_misregistration(default_run):
     before, _, _, _ = default_run
     shifted = np.roll(before, 1, axis=2)
     shifted[:, :, 0] = before[:, :, 0]
-    cm = get_detector(DEFAULT_DETECTOR)(before, shifted, band_names=S2_LAND_BANDS)
+    cm = get_detector(LEARNED)(before, shifted, band_names=S2_LAND_BANDS)
     assert cm.mask.mean() < 0.01
     cva = get_detector("cva")(before, shifted, threshold=0.05)
     assert cva.mask.mean() > 5 * cm.mask.mean()  # plain differencing lights up every edge
@@ -66,7 +67,7 @@ def test_clouds_as_no_data(default_run):
     before, after, _, cm = default_run
     cloudy = after.copy()
     cloudy[:, 100:180, 100:180] = np.nan
-    cm2 = get_detector(DEFAULT_DETECTOR)(before, cloudy, band_names=S2_LAND_BANDS)
+    cm2 = get_detector(LEARNED)(before, cloudy, band_names=S2_LAND_BANDS)
     assert not cm2.valid[100:180, 100:180].any() and not cm2.mask[100:180, 100:180].any()
     far = np.ones(cm.mask.shape, bool)
     far[60:220, 60:220] = False  # away from the cloud and the network's reach
