@@ -57,7 +57,7 @@ from sitewatch.atomic import atomic_write_text
 from sitewatch.attribution import copernicus_attribution
 from sitewatch.detectors.base import check_pair
 from sitewatch.detectors.partial import merge_partials
-from sitewatch.detectors.registry import DEFAULT_DETECTOR, get_detector
+from sitewatch.detectors.registry import resolve_detector
 from sitewatch.errors import DetectorError
 from sitewatch.imagery.blocks import (
     PairReader,
@@ -156,7 +156,8 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
         and ``summary.json`` (the files
         :func:`~sitewatch.pipeline.outputs.write_change_outputs` writes, but the figure).
     method : str, optional
-        Detector name (default: the default detector).
+        Detector name (default: the default detector, or its fallback when the files
+        lack its bands: :func:`~sitewatch.detectors.registry.resolve_detector`).
     min_area_m2 : float
         Minimum mapping unit: smaller regions are dropped from mask and polygons.
     bands : sequence of str, optional
@@ -181,8 +182,10 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
     """
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    name = method or DEFAULT_DETECTOR
-    info = get_detector(name)
+    # the default detector falls back to one the files' bands can feed (logged)
+    have = bands or (PairReader(before, after).bands if method is None else ())
+    info, params = resolve_detector(method, have, params)
+    name = info.name
     reader = PairReader(before, after, bands=bands or (info.bands or None))
     rows, cols = reader.shape
     res_m = float(np.sqrt(np.median(pixel_area_m2(reader.transform, reader.crs, reader.shape))))

@@ -106,9 +106,8 @@ def site_status(spec: WatchSite, out_root: str | os.PathLike[str]) -> SiteOutcom
 def _process(spec: WatchSite, work: Path) -> dict[str, Any]:
     """Fetch the epochs, detect change between the first and last, write outputs."""
     source = get_source(spec.source, **spec.source_options)
-    method = spec.method or DEFAULT_DETECTOR
-    info = get_detector(method)
-    bands = spec.bands or info.bands or S2_LAND_BANDS
+    method = spec.method or None  # None: the default, or its fallback for the bands loaded
+    bands = spec.bands or get_detector(method or DEFAULT_DETECTOR).bands or S2_LAND_BANDS
     grid = spec.site.grid() if spec.grid == "site" else source.native_grid(spec.site)
     epochs = build_epochs(source, spec.site, spec.start, spec.end, spec.every, grid=grid,
                           bands=bands)
@@ -128,7 +127,7 @@ def _process(spec: WatchSite, work: Path) -> dict[str, Any]:
     return {"epochs": len(epochs), "epochs_used": len(used),
             "dates": [",".join(before.dates), ",".join(after.dates)],
             "regions": len(result.regions),
-            "changed_area_m2": round(result.changed_area_m2, 1), "method": method}
+            "changed_area_m2": round(result.changed_area_m2, 1), "method": result.change.method}
 
 
 def _move_into_place(work: Path, final: Path, trash_root: Path) -> None:
