@@ -308,7 +308,7 @@ def train(cities: list[dict[str, Any]], arch: Arch, args: argparse.Namespace, lo
             curve.append((it + 1, round(f1, 4), thr))
             log(f"    it {it + 1}/{args.iters} loss {run:.4f} val F1 {f1:.4f} at {thr:.3f} "
                 f"({time.perf_counter() - t0:.0f} s)")
-            if f1 > best["f1"] and it + 1 >= args.min_iter:
+            if f1 > best["f1"] and it + 1 >= min(args.min_iter, args.iters):
                 best = {"f1": f1, "threshold": thr, "iteration": it + 1,
                         "weights": export_weights(copy.deepcopy(model), arch, in_ch)}
     weights = best.pop("weights")
@@ -403,9 +403,21 @@ def main() -> int:
         (args.out / f"loco-{held}.json").write_text(json.dumps(summary, indent=1))
         log(f"fold {held}: val F1 {info['f1']:.3f} (it {info['iteration']}, threshold "
             f"{info['threshold']}), held-out F1 {f1:.3f} ({summary['seconds']:.0f} s)")
-    log(f"pooled leave-one-city-out F1 {2 * tp / max(2 * tp + fp + fn, 1):.4f} "
+    log(f"these folds pooled: F1 {2 * tp / max(2 * tp + fp + fn, 1):.4f} "
         f"(TP {tp}, FP {fp}, FN {fn}, pixel level, no minimum mapping unit)")
+    pool_summaries(args.out, cities, log)
     return 0
+
+
+def pool_summaries(out: Path, cities: list[str], log: Any) -> None:
+    """Pool the held-out counts of every fold summary in ``out`` (folds may run in parallel
+    processes: ``--folds a,b,c`` and ``--folds d,e,f``)."""
+    done = [json.loads((out / f"loco-{c}.json").read_text()) for c in cities
+            if (out / f"loco-{c}.json").is_file()]
+    tp, fp, fn = (sum(d[k] for d in done) for k in ("tp", "fp", "fn"))
+    log(f"pooled leave-one-city-out F1 over {len(done)}/{len(cities)} folds in {out}: "
+        f"{2 * tp / max(2 * tp + fp + fn, 1):.4f} (TP {tp}, FP {fp}, FN {fn}; per city "
+        + ", ".join(f"{d['held_out']} {d['f1_held_out']:.3f}" for d in done) + ")")
 
 
 if __name__ == "__main__":
