@@ -251,7 +251,7 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
                         min_area_m2: float = DEFAULT_MIN_AREA_M2,
                         bands: Sequence[str] | None = None, block_rows: int | None = None,
                         threads: int = 2, scratch_dir: str | os.PathLike[str] | None = None,
-                        compress_level: int = 6, **params: Any) -> BlockwiseResult:
+                        compress_level: int = 1, **params: Any) -> BlockwiseResult:
     """Detect change between two large raster files in bounded memory.
 
     Parameters
@@ -270,8 +270,8 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
     bands : sequence of str, optional
         Bands to use (default: the detector's, else every band both files have).
     block_rows : int, optional
-        Rows per block (default: the files' tile height, 512 for COGs). Memory grows
-        with ``block_rows x columns x bands x threads``.
+        Rows per block (default: half the files' tile height, 256 for COGs). Memory
+        grows with ``block_rows x columns x bands x threads``.
     threads : int
         Blocks processed at once.
     scratch_dir : path-like, optional
@@ -279,7 +279,7 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
         about 11 bytes per pixel, plus the decoded pair when the detector needs more
         than one pass.
     compress_level : int
-        DEFLATE level of the output COGs.
+        DEFLATE level of the output COGs (1: fast; the pixels are the same at any level).
     **params
         The detector's own parameters (e.g. ``threshold=``).
 
@@ -295,7 +295,7 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
     rows, cols = reader.shape
     res_m = float(np.sqrt(np.median(pixel_area_m2(reader.transform, reader.crs, reader.shape))))
     det = create_block_detector(name, band_names=reader.bands, pixel_size_m=res_m, **params)
-    blocks = _aligned_blocks(det, rows, block_rows or file_tile_rows(before))
+    blocks = _aligned_blocks(det, rows, block_rows or max(1, file_tile_rows(before) // 2))
     block_rows = blocks[0].height
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -305,7 +305,9 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
     window = 2 * max(threads, 1)
     scratch: dict[str, ScratchArray] = {}
     try:
-        with rasterio.Env(GDAL_CACHEMAX=256 * 2**20):
+        # GDAL decodes the tiles of a block on `threads` threads too; its cache keeps the
+        # tiles a block shares with the next (blocks smaller than tiles, halos)
+        with rasterio.Env(GDAL_CACHEMAX=384 * 2**20, GDAL_NUM_THREADS=str(max(threads, 1))):
             # 1. fit passes
             if not det.fit_done(det.initial_state()):
                 reader.enable_cache(tmp)
