@@ -121,7 +121,8 @@ def command(site: str | None, start: str | None, end: str | None, every: str, so
                                     "of the site clear")
         click.echo(f"  {e.label:<9} {seen}")
     share = res.changed_area_m2 / res.site_area_m2 if res.site_area_m2 else 0.0
-    click.echo(f"  changed  {res.changed_area_m2:,.0f} m² ({100 * share:.1f}% of the site) in "
+    click.echo(f"  {res.changed_phrase}: {res.changed_area_m2:,.0f} m² ({100 * share:.1f}% of "
+               "the site) in "
                f"{len(res.events)} events (detector {res.params['detector']}, persistence "
                f"{res.params['persistence']}, minimum area {min_area:g} m²)")
     for rec in sorted(res.event_records(), key=lambda r: -r["area_m2"])[:5]:

@@ -258,12 +258,14 @@ def _chunk(layers: Sequence[np.ndarray | None], valid: np.ndarray | None, rows: 
     return x, v
 
 
-def first_last_clear(stack: StackLike, valid: np.ndarray | None = None
+def first_last_clear(stack: StackLike, valid: np.ndarray | None = None, *, count: int = 1
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Each pixel's first and last clear observation: the two-date problem of the series.
+    """Each pixel's early and late state: the two-date problem of the series.
 
-    The two-date detector run on this pair gives the timeline its threshold
-    (and the two-date baseline to compare with).
+    The mean of each pixel's first ``count`` and of its last ``count`` clear
+    observations (fewer where the pixel has fewer than ``2 * count``: half of
+    them each). The two-date detector run on this pair gives the timeline its
+    threshold; with ``count=1`` it is also the two-date baseline to compare with.
 
     Returns
     -------
@@ -273,26 +275,41 @@ def first_last_clear(stack: StackLike, valid: np.ndarray | None = None
     Examples
     --------
     >>> import numpy as np
-    >>> s = np.arange(4, dtype="float32").reshape(4, 1, 1, 1); s[0] = np.nan
+    >>> s = np.arange(6, dtype="float32").reshape(6, 1, 1, 1); s[0] = np.nan
     >>> [float(a[0, 0, 0]) for a in first_last_clear(s)]
-    [1.0, 3.0]
+    [1.0, 5.0]
+    >>> [float(a[0, 0, 0]) for a in first_last_clear(s, count=2)]
+    [1.5, 4.5]
     """
     layers, (t, b, m, n) = as_stack(stack, valid)
-    first = np.full((b, m, n), np.nan, "float32")
-    last = np.full((b, m, n), np.nan, "float32")
-    seen = np.zeros((m, n), "int32")
-    for i, layer in enumerate(layers):
-        if layer is None:
-            continue
+
+    def clear(i: int, layer: np.ndarray) -> np.ndarray:
         ok = np.isfinite(layer).all(axis=0)
         if valid is not None:
             ok &= np.asarray(valid[i], bool)
-        np.copyto(first, layer, where=(ok & (seen == 0))[None])
-        np.copyto(last, layer, where=ok[None])
-        seen += ok
-    first[:, seen < 2] = np.nan
-    last[:, seen < 2] = np.nan
-    return first, last
+        return ok
+
+    total = np.zeros((m, n), "int32")
+    for i, layer in enumerate(layers):
+        if layer is not None:
+            total += clear(i, layer)
+    each = np.clip(np.minimum(count, total // 2), 1, None)
+    ends = []
+    for order in (range(t), range(t - 1, -1, -1)):
+        acc = np.zeros((b, m, n), "float64")
+        seen = np.zeros((m, n), "int32")
+        for i in order:
+            layer = layers[i]
+            if layer is None:
+                continue
+            take = clear(i, layer) & (seen < each)
+            acc += np.where(take[None], layer, 0)
+            seen += take
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (acc / seen).astype("float32")
+        mean[:, total < 2] = np.nan
+        ends.append(mean)
+    return ends[0], ends[1]
 
 
 def estimate_noise_var(stack: StackLike, valid: np.ndarray | None = None, *,

@@ -68,6 +68,8 @@ log = logging.getLogger(__name__)
 DEFAULT_CADENCE = "quarter"
 #: Detector whose decision rule the timeline uses (its statistic is a spectral distance).
 TIMELINE_DETECTOR = "cva"
+#: Detectors whose statistic is the distance the timeline compares states with.
+DISTANCE_DETECTORS: tuple[str, ...] = ("cva",)
 #: Change types in the progress tables, in this order ("all" first).
 REPORTED_TYPES: tuple[ChangeType, ...] = (
     ChangeType.PAVING, ChangeType.CONSTRUCTION, ChangeType.ROOF, ChangeType.DEMOLITION,
@@ -163,6 +165,16 @@ class TimelineResult:
     @property
     def changed_area_m2(self) -> float:
         return self._area(self.changed)
+
+    @property
+    def confirmed(self) -> bool:
+        """Whether changes had to be confirmed by later epochs (persistence >= 1)."""
+        return int(self.params.get("persistence", 0)) >= 1
+
+    @property
+    def changed_phrase(self) -> str:
+        """"changed for good" or, without confirmation, "changed (not confirmed)"."""
+        return "changed for good" if self.confirmed else "changed (not confirmed)"
 
     @property
     def dates(self) -> list[str]:
@@ -399,6 +411,10 @@ def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
     common = [b for b in ref.band_names
               if all(b in e.raster.band_names for e in present)]  # type: ignore[union-attr]
     info = get_detector(method)
+    if method not in DISTANCE_DETECTORS:
+        raise DetectorError(f"the timeline decides with a spectral distance between states; "
+                            f"detector {method!r} is not one: use --method "
+                            f"{' or '.join(DISTANCE_DETECTORS)}")
     use = tuple(bands) if bands else (info.bands or tuple(common))
     missing = [b for b in use if b not in common]
     if missing:
@@ -427,7 +443,9 @@ def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
     seen = valid.any(axis=0)
     summaries = _summaries(epochs, valid, inside, area)
 
-    first, last = first_last_clear(layers, valid)
+    # the detector's threshold from the series' early and late states (three clear
+    # observations each: states, not single scenes, are what the timeline compares)
+    first, last = first_last_clear(layers, valid, count=3)
     pair_ok = np.isfinite(first).all(axis=0)
     if pair_ok.sum() < 2:
         raise DataError("no pixel of the site was seen clear in two epochs: a timeline needs "
@@ -467,12 +485,12 @@ def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
     two_mask = two.mask & inside
     params = {"detector": method, "threshold": thr,
               "threshold_source": "given" if threshold is not None else
-              f"{method} on each pixel's first and last clear observation",
+              f"{method} on the mean of each pixel's first and last three clear observations",
               **prm.to_dict(), "min_area_m2": min_area_m2, "bands": list(use)}
     two_date = {"detector": method, "threshold": two.threshold,
                 "changed_area_m2": round(float(area[two_mask].sum()), 1),
-                "note": "the detector on each pixel's first and last clear observation, for "
-                        "comparison"}
+                "note": "the detector on the mean of each pixel's first and last three clear "
+                        "observations, for comparison"}
     log.info("timeline: %d epochs, %.0f m² changed in %d events", len(epochs),
              float(area[changed].sum()), len(events))
     return TimelineResult(summaries, transform, crs, shape, use, hist, changed, date, ctype,
