@@ -247,6 +247,12 @@ class TimelineResult:
             out.append(rec)
         return out
 
+    def _repr_html_(self) -> str:
+        """Notebook display: the progress chart, key numbers and largest events (lazy import)."""
+        from sitewatch.annotate.display import timeline_html
+
+        return timeline_html(self)
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary with full provenance."""
         return {

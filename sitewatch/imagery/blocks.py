@@ -1,0 +1,399 @@
+"""Block I/O for rasters larger than memory: row blocks, a pair reader, scratch arrays, COGs.
+
+- :func:`row_blocks` cuts a raster into full-width row blocks, each optionally
+  read with ``halo`` extra rows above and below (context for neighbourhood
+  operations), so a block's result equals the whole-array result on its rows.
+- :class:`PairReader` reads the same rows of a before/after pair of files as
+  float32 reflectance with NaN for missing pixels, exactly as the ``local`` source
+  loads a whole file (integers times the file's scale, 1e-4 by default; no-data,
+  the internal mask and non-finite values are missing).
+- :class:`ScratchArray` is a plain row-major file on disk for intermediate
+  (M, N) arrays, written and read by rows from any thread (``pwrite``/``pread``);
+  it never counts against memory.
+- :func:`scratch_to_cog` turns scratch arrays into a Cloud-Optimized GeoTIFF
+  through a VRT, without another copy, with sitewatch's tags (band names, dates,
+  provenance, attribution), atomically.
+
+Examples
+--------
+>>> [(b.row0, b.row1, b.read0, b.read1) for b in row_blocks(10, 4, halo=1)]
+[(0, 4, 0, 5), (4, 8, 3, 9), (8, 10, 7, 10)]
+>>> import tempfile, numpy as np
+>>> s = ScratchArray(tempfile.mkdtemp() + "/a.raw", (3, 4), "float32")
+>>> s.write_rows(1, np.ones((2, 4), "float32"))
+>>> s.read_rows(0, 3).sum(axis=1).tolist()
+[0.0, 4.0, 4.0]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from affine import Affine
+from rasterio.enums import MaskFlags
+from rasterio.errors import RasterioError, RasterioIOError
+from rasterio.windows import Window
+
+from sitewatch.atomic import publish, temp_path_beside
+from sitewatch.attribution import copernicus_attribution
+from sitewatch.errors import CorruptFileError, DataError
+from sitewatch.raster import Provenance, normalize_crs
+
+__all__ = ["RowBlock", "row_blocks", "PairReader", "ScratchArray", "scratch_to_cog",
+           "file_tile_rows"]
+
+log = logging.getLogger(__name__)
+
+_TAG_BANDS = "SITEWATCH_BAND_NAMES"
+_TAG_DATES = "SITEWATCH_DATES"
+_TAG_PROV = "SITEWATCH_PROVENANCE"
+_TAG_ATTRS = "SITEWATCH_ATTRS"
+
+
+@dataclass(frozen=True)
+class RowBlock:
+    """Rows ``row0:row1`` of a raster, read as ``read0:read1`` (with the halo)."""
+
+    index: int
+    row0: int
+    row1: int
+    read0: int
+    read1: int
+
+    @property
+    def core(self) -> slice:
+        """The block's own rows inside the array read for it."""
+        return slice(self.row0 - self.read0, self.row1 - self.read0)
+
+    @property
+    def height(self) -> int:
+        return self.row1 - self.row0
+
+
+def row_blocks(height: int, block_rows: int, *, halo: int = 0) -> list[RowBlock]:
+    """Full-width blocks of ``block_rows`` rows covering ``height`` rows."""
+    if block_rows < 1:
+        raise DataError(f"block_rows must be at least 1, got {block_rows}")
+    out = []
+    for i, r0 in enumerate(range(0, height, block_rows)):
+        r1 = min(r0 + block_rows, height)
+        out.append(RowBlock(i, r0, r1, max(0, r0 - halo), min(height, r1 + halo)))
+    return out
+
+
+def _json_tag(tags: dict[str, str], key: str, default: Any, path: Any) -> Any:
+    if key not in tags:
+        return default
+    try:
+        return json.loads(tags[key])
+    except json.JSONDecodeError as err:
+        raise CorruptFileError(f"{path}: tag {key} is not valid JSON ({err.msg})") from err
+
+
+@dataclass(frozen=True)
+class _FileInfo:
+    path: str
+    names: tuple[str, ...]
+    dates: tuple[str, ...]
+    provenance: Provenance
+    scale: float
+    integer: bool
+    nodata: float | None
+    per_dataset_mask: bool
+    crs: str
+    transform: Affine
+    shape: tuple[int, int]
+    block_rows: int
+
+
+def _file_info(path: str | os.PathLike[str]) -> _FileInfo:
+    try:
+        with rasterio.open(path) as src:
+            tags = src.tags()
+            names = _json_tag(tags, _TAG_BANDS, None, path) or \
+                [d or f"band{i + 1}" for i, d in enumerate(src.descriptions)]
+            attrs = _json_tag(tags, _TAG_ATTRS, {}, path)
+            if src.crs is None:
+                raise DataError(f"{path} has no CRS: it is not georeferenced")
+            return _FileInfo(
+                str(path), tuple(names), tuple(_json_tag(tags, _TAG_DATES, [], path)),
+                Provenance.from_dict(_json_tag(tags, _TAG_PROV, {}, path)),
+                float(attrs.get("scale", 1e-4)), np.issubdtype(src.dtypes[0], np.integer),
+                src.nodata, MaskFlags.per_dataset in src.mask_flag_enums[0],
+                normalize_crs(src.crs), src.transform, (src.height, src.width),
+                int(src.block_shapes[0][0]))
+    except RasterioIOError as err:
+        raise CorruptFileError(f"cannot read {path} as a raster ({err}); check the path") from err
+    except RasterioError as err:
+        raise CorruptFileError(f"{path} is damaged ({err}); fetch it again") from err
+
+
+def file_tile_rows(path: str | os.PathLike[str]) -> int:
+    """Height of the file's internal tiles (blocks aligned to it decode each tile once)."""
+    return _file_info(path).block_rows
+
+
+class PairReader:
+    """Reads row blocks of a before/after pair of files on one grid.
+
+    Parameters
+    ----------
+    before, after : path-like
+        GeoTIFFs on the same grid (CRS, transform, size), e.g. COGs written by
+        sitewatch or any source.
+    bands : sequence of str, optional
+        Bands to read, by name (default: the bands both files have, in before's order).
+
+    Each thread gets its own open datasets, so blocks can be read in parallel.
+    """
+
+    def __init__(self, before: str | os.PathLike[str], after: str | os.PathLike[str], *,
+                 bands: Sequence[str] | None = None) -> None:
+        self.before, self.after = _file_info(before), _file_info(after)
+        b, a = self.before, self.after
+        if b.crs != a.crs or b.shape != a.shape or not b.transform.almost_equals(a.transform):
+            raise DataError(f"{b.path} and {a.path} are on different grids ({b.shape} {b.crs} "
+                            f"vs {a.shape} {a.crs}): warp one onto the other's grid first")
+        common = [n for n in b.names if n in a.names]
+        self.bands = tuple(bands) if bands is not None else tuple(common)
+        for info in (b, a):
+            missing = [n for n in self.bands if n not in info.names]
+            if missing:
+                raise DataError(f"{info.path} has no band {', '.join(missing)} (has "
+                                f"{', '.join(info.names)})")
+        if not self.bands:
+            raise DataError(f"{b.path} and {a.path} share no band name")
+        self._local = threading.local()
+        self._opened: list[tuple[Any, Any]] = []
+        self._cache: dict[str, tuple[list[ScratchArray], ScratchArray]] | None = None
+        self._cached: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.before.shape
+
+    @property
+    def transform(self) -> Affine:
+        return self.before.transform
+
+    @property
+    def crs(self) -> str:
+        return self.before.crs
+
+    def _datasets(self) -> tuple[Any, Any]:
+        ds = getattr(self._local, "ds", None)
+        if ds is None:
+            ds = (rasterio.open(self.before.path), rasterio.open(self.after.path))
+            self._local.ds = ds
+            self._opened.append(ds)
+        return ds  # type: ignore[no-any-return]
+
+    def _read_raw(self, src: Any, info: _FileInfo, r0: int, r1: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        idx = [info.names.index(n) + 1 for n in self.bands]
+        win = Window(0, r0, info.shape[1], r1 - r0)
+        try:
+            raw = src.read(idx, window=win)
+            ok = np.ones(raw.shape[1:], bool)
+            if info.per_dataset_mask:
+                ok &= src.dataset_mask(window=win) > 0
+        except RasterioError as err:
+            raise CorruptFileError(f"{info.path} rows {r0}-{r1} cannot be decoded ({err}); "
+                                   "the file is damaged: fetch it again") from err
+        nodata = info.nodata
+        if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+            ok &= (raw != nodata).all(axis=0)
+        return raw, ok
+
+    @staticmethod
+    def _convert(raw: np.ndarray, ok: np.ndarray, info: _FileInfo) -> np.ndarray:
+        if info.integer:
+            data = raw.astype("float32") * np.float32(info.scale)
+        else:
+            data = raw.astype("float32", copy=False)
+            ok = ok & np.isfinite(data).all(axis=0)
+        data[:, ~ok] = np.nan
+        return data
+
+    def enable_cache(self, folder: str | os.PathLike[str]) -> None:
+        """Keep the decoded pixels of every block read from now on in scratch files.
+
+        Later reads of the same rows come from there instead of decoding the files
+        again (detectors that need several passes over the pair): about
+        ``2 x bands x bytes per sample + 2`` bytes per pixel of disk, and no memory.
+        """
+        folder = Path(folder)
+        self._cache = {}
+        for tag, info in (("before", self.before), ("after", self.after)):
+            dtype = _dtype_of(info.path)
+            bands = [ScratchArray(folder / f"{tag}_{n}.raw", self.shape, dtype)
+                     for n in self.bands]
+            self._cache[tag] = (bands, ScratchArray(folder / f"{tag}_ok.raw", self.shape,
+                                                    "uint8"))
+        self._cached = np.zeros(self.shape[0], bool)
+
+    def _read_one(self, src: Any, info: _FileInfo, tag: str, r0: int, r1: int,
+                  from_cache: bool) -> np.ndarray:
+        cache = self._cache
+        if cache is not None and from_cache:
+            bands, ok_arr = cache[tag]
+            raw = np.stack([b.read_rows(r0, r1) for b in bands])
+            return self._convert(raw, ok_arr.read_rows(r0, r1).view(bool), info)
+        raw, ok = self._read_raw(src, info, r0, r1)
+        if cache is not None:
+            bands, ok_arr = cache[tag]
+            for i, b in enumerate(bands):
+                b.write_rows(r0, raw[i])
+            ok_arr.write_rows(r0, ok)
+        return self._convert(raw, ok, info)
+
+    def read(self, block: RowBlock) -> tuple[np.ndarray, np.ndarray]:
+        """(before, after) float32 (B, rows, N) of the block's read rows; NaN = missing."""
+        r0, r1 = block.read0, block.read1
+        cached = self._cached
+        hit = cached is not None and bool(cached[r0:r1].all())
+        src_b, src_a = (None, None) if hit else self._datasets()
+        out = (self._read_one(src_b, self.before, "before", r0, r1, hit),
+               self._read_one(src_a, self.after, "after", r0, r1, hit))
+        if cached is not None and not hit:
+            cached[r0:r1] = True
+        return out
+
+    def close(self) -> None:
+        for pair in self._opened:
+            for ds in pair:
+                ds.close()
+        self._opened = []
+        self._local = threading.local()
+        for bands, ok in (self._cache or {}).values():
+            for b in [*bands, ok]:
+                b.close()
+        self._cache, self._cached = None, None
+
+
+def _dtype_of(path: str) -> str:
+    with rasterio.open(path) as src:
+        return str(src.dtypes[0])
+
+
+class ScratchArray:
+    """A (M, N) array kept in a plain file, written and read by row ranges."""
+
+    def __init__(self, path: str | os.PathLike[str], shape: tuple[int, int],
+                 dtype: str | np.dtype, *, fill: float | None = None) -> None:
+        self.path = Path(path)
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.dtype = np.dtype(dtype)
+        self._row_bytes = self.shape[1] * self.dtype.itemsize
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.ftruncate(self._fd, self._row_bytes * self.shape[0])  # sparse zeros
+        if fill not in (None, 0):
+            row = np.full((min(self.shape[0], 256), self.shape[1]), fill, self.dtype)
+            for r in range(0, self.shape[0], row.shape[0]):
+                self.write_rows(r, row[:min(row.shape[0], self.shape[0] - r)])
+
+    def write_rows(self, row0: int, data: np.ndarray) -> None:
+        arr = np.ascontiguousarray(data, dtype=self.dtype)
+        if arr.ndim != 2 or arr.shape[1] != self.shape[1] or row0 + arr.shape[0] > self.shape[0]:
+            raise DataError(f"rows {row0}+{arr.shape} do not fit scratch {self.shape}")
+        view = arr.reshape(-1).view(np.uint8).data
+        off = row0 * self._row_bytes
+        while view:
+            n = os.pwrite(self._fd, view, off)
+            view, off = view[n:], off + n
+
+    def read_rows(self, row0: int, row1: int) -> np.ndarray:
+        out = np.empty((row1 - row0, self.shape[1]), self.dtype)
+        view = out.reshape(-1).view(np.uint8).data
+        off = row0 * self._row_bytes
+        while view:
+            n = os.preadv(self._fd, [view], off)
+            if n == 0:
+                raise CorruptFileError(f"scratch file {self.path} is shorter than expected")
+            view, off = view[n:], off + n
+        return out
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:  # pragma: no cover - safety net
+        try:
+            self.close()
+        except OSError:
+            pass
+
+
+_GDAL_TYPES = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32",
+               "int32": "Int32", "float32": "Float32", "float64": "Float64"}
+
+
+def _vrt(arrays: Sequence[ScratchArray], names: Sequence[str], transform: Affine, crs: str,
+         nodata: float | None, tags: dict[str, str]) -> str:
+    rows, cols = arrays[0].shape
+    wkt = rasterio.crs.CRS.from_user_input(crs).to_wkt()
+    gt = ", ".join(repr(v) for v in transform.to_gdal())
+    meta = "".join(f'<MDI key="{escape(k)}">{escape(v)}</MDI>' for k, v in tags.items())
+    bands = []
+    for i, (arr, name) in enumerate(zip(arrays, names, strict=True), start=1):
+        nd = "" if nodata is None else f"<NoDataValue>{nodata!r}</NoDataValue>"
+        bands.append(
+            f'<VRTRasterBand dataType="{_GDAL_TYPES[arr.dtype.name]}" band="{i}" '
+            f'subClass="VRTRawRasterBand"><Description>{escape(name)}</Description>{nd}'
+            f'<SourceFilename relativetoVRT="0">{escape(str(arr.path))}</SourceFilename>'
+            f"<ImageOffset>0</ImageOffset><PixelOffset>{arr.dtype.itemsize}</PixelOffset>"
+            f"<LineOffset>{cols * arr.dtype.itemsize}</LineOffset><ByteOrder>LSB</ByteOrder>"
+            "</VRTRasterBand>")
+    return (f'<VRTDataset rasterXSize="{cols}" rasterYSize="{rows}"><SRS>{escape(wkt)}</SRS>'
+            f"<GeoTransform>{gt}</GeoTransform><Metadata>{meta}</Metadata>"
+            + "".join(bands) + "</VRTDataset>")
+
+
+def scratch_to_cog(arrays: Sequence[ScratchArray], dest: str | os.PathLike[str], *,
+                   band_names: Sequence[str], transform: Affine, crs: str,
+                   nodata: float | None = None, dates: Sequence[str] = (),
+                   provenance: Provenance | None = None, attrs: dict[str, Any] | None = None,
+                   compress: str = "DEFLATE", level: int = 6, overview_resampling: str = "nearest",
+                   threads: int | str = "ALL_CPUS") -> Path:
+    """Write scratch arrays (one per band, same shape and dtype) as a COG, atomically.
+
+    The tags are those of :func:`sitewatch.imagery.io.write_cog`, so
+    :func:`~sitewatch.imagery.io.read_raster` reads band names, dates and provenance back.
+    """
+    if len({a.dtype for a in arrays}) != 1 or len({a.shape for a in arrays}) != 1:
+        raise DataError("scratch arrays of one COG must share shape and dtype")
+    dest = Path(dest)
+    tags = {_TAG_BANDS: json.dumps(list(band_names)), _TAG_DATES: json.dumps(list(dates)),
+            _TAG_PROV: json.dumps((provenance or Provenance()).to_dict(), default=str),
+            _TAG_ATTRS: json.dumps(attrs or {}, default=str), "TIFFTAG_SOFTWARE": "sitewatch"}
+    if dates:
+        tags["TIFFTAG_COPYRIGHT"] = copernicus_attribution(dates)
+    vrt = _vrt(arrays, band_names, transform, crs, nodata, tags)
+    dtype = arrays[0].dtype
+    predictor = 3 if np.issubdtype(dtype, np.floating) else 2
+    tmp = temp_path_beside(dest)
+    try:
+        with rasterio.Env(GDAL_NUM_THREADS=str(threads)):
+            rasterio.shutil.copy(vrt, tmp, driver="COG", compress=compress, level=level,
+                                 predictor=predictor, blocksize=512, overviews="AUTO",
+                                 overview_resampling=overview_resampling, BIGTIFF="IF_SAFER",
+                                 num_threads=str(threads))
+        publish(tmp, dest)
+    except RasterioError as err:
+        raise DataError(f"cannot write {dest}: {err}") from err
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest

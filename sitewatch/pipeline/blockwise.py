@@ -1,0 +1,347 @@
+"""Two-date change detection on rasters larger than memory, block by block.
+
+:func:`detect_change_files` gives the same change mask, magnitude and regions as
+:func:`sitewatch.pipeline.detect_change` on the whole arrays (the tests check it on a
+raster small enough for both), while holding only a few row blocks in memory. It
+drives a detector through its fit/apply protocol:
+
+1. **fit** - passes over the pair, block by block: each block gives mergeable
+   partial statistics (histograms, covariances), merged in block order; the detector
+   turns the total into its global state (threshold, canonical weights) and asks
+   for another pass or not. The first pass keeps the decoded pixels in scratch
+   files, so later passes and the apply pass do not decode the files again;
+2. **apply** - each block (read with the detector's halo of context rows, which the
+   fit passes also get but do not count) gives its change mask, magnitude,
+   probability and change type; they go to scratch files, and the mask is labelled;
+3. **regions** - labels that touch across block edges are joined, the minimum
+   mapping unit is decided on each region's whole area, and the regions are traced
+   and streamed to GeoJSON (:class:`~sitewatch.pipeline.blockregions.RegionTracer`);
+4. **outputs** - mask and magnitude COGs, ``changes.geojson``, ``summary.json``.
+
+Blocks run on ``threads`` threads (rasterio decoding and numpy release the GIL).
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> from sitewatch.imagery.sources.sample import SampleSource
+>>> from sitewatch.imagery.io import write_cog
+>>> src = SampleSource(); d = pathlib.Path(tempfile.mkdtemp())
+>>> scenes = src.search(src.site(), "2015-01-01", "2018-12-31")
+>>> for name, sc in zip(("before", "after"), scenes):
+...     write_cog(src.load(sc, src.native_grid(), ["B02", "B03", "B04", "B08"]), d / f"{name}.tif")
+>>> res = detect_change_files(d / "before.tif", d / "after.tif", d / "out", block_rows=64)
+>>> res.shape, res.regions > 10, sorted(res.paths)
+((384, 384), True, ['change_mask', 'changes', 'magnitude', 'summary'])
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import rasterio
+
+from sitewatch._version import __version__
+from sitewatch.atomic import atomic_write_text
+from sitewatch.attribution import copernicus_attribution
+from sitewatch.detectors.base import check_pair
+from sitewatch.detectors.partial import merge_partials
+from sitewatch.detectors.registry import DEFAULT_DETECTOR, get_detector
+from sitewatch.errors import DetectorError
+from sitewatch.imagery.blocks import (
+    PairReader,
+    RowBlock,
+    ScratchArray,
+    file_tile_rows,
+    row_blocks,
+    scratch_to_cog,
+)
+from sitewatch.pipeline.blockregions import RegionTracer
+from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2
+from sitewatch.pipeline.protocol import apply_block, create_block_detector
+from sitewatch.raster import Provenance, pixel_area_m2
+
+__all__ = ["BlockwiseResult", "detect_change_files"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass
+class BlockwiseResult:
+    """What :func:`detect_change_files` produced.
+
+    Attributes
+    ----------
+    paths : dict
+        Output name -> path (``change_mask``, ``magnitude``, ``changes``, ``summary``).
+    regions : int
+        Number of change regions (all in ``paths["changes"]``, largest first).
+    largest : list of dict
+        Properties of the five largest regions.
+    params : dict
+        The detector's parameters, including its fitted threshold.
+    threshold : float or None
+    changed_pixels : int
+    changed_area_m2 : float
+    shape : (rows, cols)
+    fit_passes : int
+        Passes over the pair before the apply pass.
+    timings : dict
+        Seconds per stage.
+    summary : dict
+        What ``summary.json`` holds.
+    """
+
+    paths: dict[str, Path]
+    regions: int
+    largest: list[dict[str, Any]]
+    params: dict[str, Any]
+    threshold: float | None
+    changed_pixels: int
+    changed_area_m2: float
+    shape: tuple[int, int]
+    fit_passes: int
+    timings: dict[str, float] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _ordered(pool: ThreadPoolExecutor | None, fn: Callable[[RowBlock], T],
+             blocks: Sequence[RowBlock], window: int) -> Iterator[T]:
+    """``fn`` over blocks, results in block order, at most ``window`` blocks in flight."""
+    if pool is None:
+        yield from (fn(b) for b in blocks)
+        return
+    futs = [pool.submit(fn, b) for b in blocks[:window]]
+    for i in range(len(blocks)):
+        res = futs[i].result()
+        futs[i] = None  # type: ignore[call-overload]
+        if i + window < len(blocks):
+            futs.append(pool.submit(fn, blocks[i + window]))
+        yield res
+
+
+def _scratch_dtypes(cm_fields: Sequence[str]) -> dict[str, str]:
+    types = {"magnitude": "float32", "probability": "float32", "change_type": "uint8"}
+    return {k: types[k] for k in cm_fields}
+
+
+def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike[str],
+                        out_dir: str | os.PathLike[str], *, method: str | None = None,
+                        min_area_m2: float = DEFAULT_MIN_AREA_M2,
+                        bands: Sequence[str] | None = None, block_rows: int | None = None,
+                        threads: int = 2, scratch_dir: str | os.PathLike[str] | None = None,
+                        compress_level: int = 6, **params: Any) -> BlockwiseResult:
+    """Detect change between two large raster files in bounded memory.
+
+    Parameters
+    ----------
+    before, after : path-like
+        GeoTIFFs (e.g. COGs) on one grid; integer pixels are reflectance x 10000
+        (or the file's ``scale`` attribute); no-data and masked pixels are missing.
+    out_dir : path-like
+        Receives ``change_mask.tif``, ``change_magnitude.tif``, ``changes.geojson``
+        and ``summary.json`` (the files
+        :func:`~sitewatch.pipeline.outputs.write_change_outputs` writes, but the figure).
+    method : str, optional
+        Detector name (default: the default detector).
+    min_area_m2 : float
+        Minimum mapping unit: smaller regions are dropped from mask and polygons.
+    bands : sequence of str, optional
+        Bands to use (default: the detector's, else every band both files have).
+    block_rows : int, optional
+        Rows per block (default: the files' tile height, 512 for COGs). Memory grows
+        with ``block_rows x columns x bands x threads``.
+    threads : int
+        Blocks processed at once.
+    scratch_dir : path-like, optional
+        Where intermediate arrays live (default: a temporary folder in ``out_dir``):
+        about 11 bytes per pixel, plus the decoded pair when the detector needs more
+        than one pass.
+    compress_level : int
+        DEFLATE level of the output COGs.
+    **params
+        The detector's own parameters (e.g. ``threshold=``).
+
+    Returns
+    -------
+    BlockwiseResult
+    """
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    name = method or DEFAULT_DETECTOR
+    info = get_detector(name)
+    reader = PairReader(before, after, bands=bands or (info.bands or None))
+    rows, cols = reader.shape
+    res_m = float(np.sqrt(np.median(pixel_area_m2(reader.transform, reader.crs, reader.shape))))
+    det = create_block_detector(name, band_names=reader.bands, pixel_size_m=res_m, **params)
+    block_rows = block_rows or file_tile_rows(before)
+    align = max(1, int(det.block_align))  # pooling grids: block offsets multiples of this
+    block_rows = -(-block_rows // align) * align
+    halo = -(-int(det.halo) // align) * align
+    blocks = row_blocks(rows, block_rows, halo=halo)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".sitewatch-blocks-",
+                                dir=scratch_dir if scratch_dir is not None else out))
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    window = 2 * max(threads, 1)
+    scratch: dict[str, ScratchArray] = {}
+    try:
+        with rasterio.Env(GDAL_CACHEMAX=256 * 2**20):
+            # 1. fit passes
+            state = det.initial_state()
+            passes = 0
+            if not det.fit_done(state):
+                reader.enable_cache(tmp)
+            while not det.fit_done(state):
+                if passes >= 200:
+                    raise DetectorError(f"{name}: fit did not finish in 200 passes")
+
+                def stats(b: RowBlock, st: dict[str, Any] = state) -> Any:
+                    core = np.zeros((b.read1 - b.read0, cols), bool)
+                    core[b.core] = True  # halo rows give context, never counts
+                    bef, aft, ok = check_pair(*reader.read(b), core)
+                    return det.block_stats(st, bef, aft, ok) if ok.any() else None
+
+                state = det.end_pass(state, merge_partials(_ordered(pool, stats, blocks,
+                                                                     window)))
+                passes += 1
+                state["pass"] = state.get("pass", 0) + 1
+            timings["fit"] = time.perf_counter() - t_start
+            # 2. apply pass: per-pixel arrays to scratch, mask labelled as it comes
+            t0 = time.perf_counter()
+            tracer = RegionTracer(reader.transform, reader.crs, reader.shape,
+                                  min_area_m2=min_area_m2, scratch=tmp,
+                                  extra={"date_before": ",".join(reader.before.dates),
+                                         "date_after": ",".join(reader.after.dates)})
+            for k in ("valid", "mask0", "mask"):
+                scratch[k] = ScratchArray(tmp / f"{k}.raw", (rows, cols), "uint8")
+            fields = ("magnitude", "probability", "change_type")
+            for k, dt in _scratch_dtypes(fields).items():  # sparse files: free until written
+                scratch[k] = ScratchArray(tmp / f"{k}.raw", (rows, cols), dt)
+            last: dict[str, Any] = {"fields": set()}
+
+            def apply(b: RowBlock) -> Any:
+                bef, aft, ok = check_pair(*reader.read(b))
+                cm = apply_block(det, state, bef, aft, ok)
+                core = b.core
+                for k in fields:
+                    arr = getattr(cm, k)
+                    if arr is not None:
+                        scratch[k].write_rows(b.row0, arr[core])
+                        last["fields"].add(k)
+                mask = np.asarray(cm.mask[core], bool)
+                scratch["mask0"].write_rows(b.row0, mask)
+                scratch["valid"].write_rows(b.row0, ok[core] if cm.valid is None
+                                            else np.asarray(cm.valid[core], bool))
+                last["params"], last["threshold"] = cm.params, cm.threshold
+                return tracer.label_block(b, mask)
+
+            label_infos = list(_ordered(pool, apply, blocks, window))
+            reader.close()
+            timings["apply"] = time.perf_counter() - t0
+            # 3. regions across blocks
+            t0 = time.perf_counter()
+            tracer.link(label_infos)
+            del label_infos
+            plain = row_blocks(rows, block_rows)
+
+            def trace(b: RowBlock) -> Any:
+                mask = scratch["mask0"].read_rows(b.row0, b.row1).view(bool)
+                arrays = {k: scratch[k].read_rows(b.row0, b.row1) for k in last["fields"]}
+                final, regs = tracer.trace_block(b, mask, arrays)
+                m = final.view("uint8").copy()
+                m[~scratch["valid"].read_rows(b.row0, b.row1).view(bool)] = 255
+                scratch["mask"].write_rows(b.row0, m)
+                return regs
+
+            for b, regs in zip(plain, _ordered(pool, trace, plain, window), strict=True):
+                tracer.add(b.index, regs)
+            timings["regions"] = time.perf_counter() - t0
+            # 4. outputs
+            t0 = time.perf_counter()
+            paths, summary = _write_outputs(out, reader, name, last, tracer, scratch,
+                                            min_area_m2, compress_level, threads, passes)
+            timings["write"] = time.perf_counter() - t0
+    finally:
+        if pool is not None:
+            pool.shutdown()
+        reader.close()
+        for a in scratch.values():
+            a.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    timings["total"] = time.perf_counter() - t_start
+    log.info("%s blockwise: %d regions, %d changed pixels, %d fit passes, %.1f s", name,
+             summary["results"]["regions"], tracer.pixels, passes, timings["total"])
+    return BlockwiseResult(paths, summary["results"]["regions"], tracer.largest,
+                           last.get("params", {}), last.get("threshold"), tracer.pixels,
+                           tracer.area, (rows, cols), passes,
+                           {k: round(v, 3) for k, v in timings.items()}, summary)
+
+
+def _write_outputs(out: Path, reader: PairReader, name: str, last: dict[str, Any],
+                   tracer: RegionTracer, scratch: dict[str, ScratchArray], min_area_m2: float,
+                   level: int, threads: int, passes: int
+                   ) -> tuple[dict[str, Path], dict[str, Any]]:
+    b, a = reader.before, reader.after
+    prov = b.provenance.merged(a.provenance)
+    params = dict(last.get("params", {}))
+    prov = Provenance(prov.source, prov.scene_ids,
+                      {**prov.processing, "detector": name, "detector_params": params})
+    dates = list(b.dates) + list(a.dates)
+    common: dict[str, Any] = {"transform": reader.transform, "crs": reader.crs,
+                              "dates": dates, "provenance": prov, "level": level,
+                              "threads": max(threads, 1)}
+    paths = {"change_mask": out / "change_mask.tif", "magnitude": out / "change_magnitude.tif",
+             "changes": out / "changes.geojson", "summary": out / "summary.json"}
+    scratch_to_cog([scratch["mask"]], paths["change_mask"], band_names=["change"], nodata=255,
+                   overview_resampling="nearest", **common)
+    scratch_to_cog([scratch["magnitude"]], paths["magnitude"], band_names=["magnitude"],
+                   nodata=float("nan"), overview_resampling="average", **common)
+    facts = tracer.write_geojson(
+        paths["changes"], properties={"scene_ids": list(prov.scene_ids), "dates": dates,
+                                      "detector": name,
+                                      "attribution": copernicus_attribution(dates)})
+    observed = 0.0
+    for blk in row_blocks(reader.shape[0], 1024):
+        v = scratch["valid"].read_rows(blk.row0, blk.row1).view(bool)
+        observed += float(np.broadcast_to(tracer.pixel_area[blk.row0:blk.row1], v.shape)[v].sum())
+    summary = {
+        "sitewatch_version": __version__,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "inputs": {"before": b.path, "after": a.path},
+        "before": {"dates": list(b.dates), "scene_ids": list(b.provenance.scene_ids),
+                   "source": b.provenance.source, "processing": b.provenance.processing},
+        "after": {"dates": list(a.dates), "scene_ids": list(a.provenance.scene_ids),
+                  "source": a.provenance.source, "processing": a.provenance.processing},
+        "grid": {"crs": reader.crs, "transform": list(reader.transform)[:6],
+                 "width": reader.shape[1], "height": reader.shape[0]},
+        "bands": list(reader.bands),
+        "detector": {"method": name, "params": params, "threshold": last.get("threshold"),
+                     "min_area_m2": min_area_m2, "blockwise": True, "fit_passes": passes},
+        "results": {
+            "changed_area_m2": round(tracer.area, 1), "observed_area_m2": round(observed, 1),
+            "changed_share": round(tracer.area / observed, 6) if observed else None,
+            "changed_pixels": tracer.pixels, "regions": facts["regions"],
+            "largest_regions": facts["largest"],
+        },
+        "outputs": {k: p.name for k, p in paths.items()},
+        "attribution": copernicus_attribution(dates),
+    }
+    atomic_write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n",
+                      paths["summary"])
+    return paths, summary
+

@@ -1,0 +1,167 @@
+"""Blockwise detection equals the in-memory path on a raster small enough for both."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import shape
+
+from sitewatch.bands import S2_LAND_BANDS
+from sitewatch.detectors.polygons import regions_to_geojson
+from sitewatch.errors import DataError, DetectorError
+from sitewatch.imagery.blocks import ScratchArray, row_blocks
+from sitewatch.imagery.io import read_raster, write_cog
+from sitewatch.imagery.sources.local import LocalSource
+from sitewatch.imagery.sources.sample import SampleSource
+from sitewatch.pipeline.blockwise import detect_change_files
+from sitewatch.pipeline.change import detect_change
+from sitewatch.pipeline.protocol import create_block_detector
+from sitewatch.raster import Raster
+
+BANDS = list(S2_LAND_BANDS)
+
+
+@pytest.fixture(scope="module")
+def pair_files(tmp_path_factory):
+    """The bundled sample as uint16 files (reflectance x 10000, 0 = no data), with a
+    no-data corner and a cloud hole, the way large inputs arrive."""
+    d = tmp_path_factory.mktemp("pair")
+    src = SampleSource()
+    scenes = src.search(src.site(), "2015-01-01", "2018-12-31")
+    paths = []
+    for name, sc in zip(("before", "after"), scenes, strict=True):
+        r = src.load(sc, src.native_grid(), BANDS)
+        dn = np.round(np.nan_to_num(r.data, nan=0) * 10000).astype("uint16")
+        dn[:, :40, :25] = 0                      # no-data corner
+        if name == "after":
+            dn[:, 200:230, 100:160] = 0          # a cloud hole, masked upstream
+        path = d / f"{name}_{sc.date}.tif"
+        write_cog(Raster(dn, r.transform, r.crs, band_names=r.band_names, nodata=0,
+                         dates=r.dates, provenance=r.provenance), path, blocksize=128)
+        paths.append(path)
+    return d, paths[0], paths[1]
+
+
+def _in_memory(folder, min_area_m2, method="cva", **params):
+    src = LocalSource(folder)
+    grid = src.native_grid()
+    before, after = (src.load(s, grid, BANDS) for s in src.scenes)
+    return detect_change(before, after, method=method, min_area_m2=min_area_m2, **params)
+
+
+def _regions_equal(mem_regions, geojson_path):
+    """The blockwise GeoJSON holds the in-memory regions: same ids, pixels, areas, shapes."""
+    mem = regions_to_geojson(mem_regions)["features"]
+    blk = json.loads(geojson_path.read_text())["features"]
+    assert len(mem) == len(blk) and len(mem) > 20
+    for m, b in zip(mem, blk, strict=True):
+        assert b["id"] == m["id"]  # largest first, same order
+        mp, bp = m["properties"], b["properties"]
+        assert bp["pixels"] == mp["pixels"]
+        assert bp["area_m2"] == pytest.approx(mp["area_m2"], abs=0.051)
+        assert bp["mean_magnitude"] == pytest.approx(mp["mean_magnitude"], abs=1e-4)
+        assert (bp["centroid_lon"], bp["centroid_lat"]) == \
+            pytest.approx((mp["centroid_lon"], mp["centroid_lat"]), abs=1.1e-6)
+        assert {k: v for k, v in bp.items() if k not in ("area_m2", "mean_magnitude",
+                                                         "centroid_lon", "centroid_lat")} == \
+            {k: v for k, v in mp.items() if k not in ("area_m2", "mean_magnitude",
+                                                      "centroid_lon", "centroid_lat")}
+        # the same point set, however the pieces were joined (GDAL writes a region whose
+        # parts touch at a corner as one pinched ring, a union as two polygons)
+        gm, gb = shapely.make_valid(shape(m["geometry"])), shapely.make_valid(shape(b["geometry"]))
+        assert gm.equals(gb)
+    # exact areas and means, not only rounded ones
+    return blk
+
+
+@pytest.mark.parametrize("method, params, block_rows, threads, min_area", [
+    ("cva", {}, 37, 2, 200.0),                  # one histogram pass, many regions cut by edges
+    ("cva", {"far": 0.05}, 128, 1, 0.0),        # no minimum mapping unit, one thread
+    ("cnn", {}, 64, 2, 200.0),                  # halo of 32 rows, offsets aligned to 4
+    ("irmad", {}, 100, 2, 200.0),               # iterated fit passes (float64 sums)
+    ("pcakmeans", {}, 48, 2, 200.0),            # halo 5, offsets aligned to 5
+    ("indices", {}, 1000, 2, 1500.0),           # one block: the in-memory path itself
+])
+def test_blockwise_equals_in_memory(pair_files, tmp_path, method, params, block_rows, threads,
+                                    min_area):
+    folder, before, after = pair_files
+    mem = _in_memory(folder, min_area, method, **params)
+    res = detect_change_files(before, after, tmp_path, method=method, min_area_m2=min_area,
+                              block_rows=block_rows, threads=threads, **params)
+    mask = read_raster(res.paths["change_mask"])
+    np.testing.assert_array_equal(mask.data[0], mem.mask_raster().data[0])
+    mag = read_raster(res.paths["magnitude"])
+    if method == "irmad":  # BLAS sums a block's products in another order: last bits differ
+        np.testing.assert_allclose(mag.data[0], mem.change.magnitude, rtol=1e-6)
+        assert res.threshold == pytest.approx(mem.change.threshold, rel=1e-9)
+    else:
+        np.testing.assert_array_equal(mag.data[0], mem.change.magnitude)  # NaN == NaN here
+        assert res.threshold == mem.change.threshold
+    assert res.changed_pixels == mem.change.change_count
+    assert res.changed_area_m2 == pytest.approx(mem.changed_area_m2, rel=1e-12)
+    feats = _regions_equal(mem.regions, res.paths["changes"])
+    assert res.regions == len(mem.regions)
+    # regions were cut by block edges and joined again
+    if block_rows < 40:
+        edge_lat = mask.transform.f + mask.transform.e * block_rows
+        assert any(shape(f["geometry"]).bounds[1] < edge_lat < shape(f["geometry"]).bounds[3]
+                   for f in feats)
+    s = json.loads(res.paths["summary"].read_text())
+    ms = mem.summary()
+    assert s["results"]["regions"] == ms["results"]["regions"]
+    assert s["results"]["changed_pixels"] == ms["results"]["changed_pixels"]
+    assert s["results"]["observed_area_m2"] == pytest.approx(ms["results"]["observed_area_m2"])
+    assert s["before"]["scene_ids"] == ms["before"]["scene_ids"]
+    fc = json.loads(res.paths["changes"].read_text())
+    assert len(fc["features"]) == len(mem.regions)
+    assert fc["properties"]["attribution"] == \
+        "Contains modified Copernicus Sentinel data 2015, 2018"
+    assert mask.provenance.scene_ids == tuple(ms["before"]["scene_ids"] + ms["after"]["scene_ids"])
+    assert not list(tmp_path.glob(".sitewatch-blocks-*"))  # scratch removed
+
+
+def test_fixed_threshold_and_errors(pair_files, tmp_path):
+    folder, before, after = pair_files
+    mem = _in_memory(folder, 200.0, threshold=0.08)
+    res = detect_change_files(before, after, tmp_path, method="cva", bands=BANDS,
+                              block_rows=50, threshold=0.08)
+    assert res.threshold == 0.08 and res.fit_passes == 1  # the pass for the probabilities
+    assert res.changed_pixels == mem.change.change_count
+    with pytest.raises(DetectorError, match="unknown detector 'nope'"):
+        detect_change_files(before, after, tmp_path, method="nope")
+    with pytest.raises(DataError, match="has no band B99"):
+        detect_change_files(before, after, tmp_path, bands=["B99"])
+
+
+def test_pair_on_different_grids_is_refused(pair_files, tmp_path):
+    folder, before, _ = pair_files
+    r = read_raster(before)
+    shifted = tmp_path / "shifted.tif"
+    write_cog(r.window(1, 0, r.height - 1, r.width), shifted)
+    with pytest.raises(DataError, match="different grids"):
+        detect_change_files(before, shifted, tmp_path / "o")
+
+
+def test_all_missing_pair_says_so(tmp_path, make_raster):
+    r = make_raster(bands=2, size=20)
+    empty = r.with_data(np.full(r.data.shape, np.nan, "float32"))
+    write_cog(empty, tmp_path / "b.tif")
+    write_cog(empty, tmp_path / "a.tif")
+    with pytest.raises(DetectorError, match="no valid pixel"):
+        detect_change_files(tmp_path / "b.tif", tmp_path / "a.tif", tmp_path / "o",
+                            block_rows=7)
+
+
+def test_row_blocks_and_scratch(tmp_path):
+    blocks = row_blocks(100, 30, halo=2)
+    assert [(b.row0, b.row1) for b in blocks] == [(0, 30), (30, 60), (60, 90), (90, 100)]
+    assert (blocks[1].read0, blocks[1].read1, blocks[1].core) == (28, 62, slice(2, 32))
+    s = ScratchArray(tmp_path / "s.raw", (5, 3), "uint8", fill=255)
+    s.write_rows(2, np.zeros((2, 3), "uint8"))
+    assert s.read_rows(0, 5)[:, 0].tolist() == [255, 255, 0, 0, 255]
+    with pytest.raises(DataError):
+        s.write_rows(4, np.zeros((2, 3), "uint8"))
+    assert create_block_detector("cva").halo == 0
