@@ -19,7 +19,7 @@ def main(site: str, source: str, out: Path) -> None:
     for e in run.epochs:
         print(f"{e.label}: {len(e.scenes)} scene(s){' (gap)' if e.is_gap else ''}")
     paths = write_timelapse(run.rasters, out, labels=run.labels, first_change=run.first_change,
-                            change_type=run.result.change.change_type, title=run.site.name,
+                            change_type=run.frame_types, title=run.site.name,
                             credits=run.credits, site=run.site, scenes=run.scenes)
     paths["report"] = write_report(run, out / f"{run.site.id}-report.html")
     for name, path in paths.items():

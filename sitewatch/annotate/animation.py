@@ -174,6 +174,26 @@ def render_frames(rasters: Sequence[Raster | None], *, labels: Sequence[str] | N
     return frames
 
 
+def _palette(frames: Sequence[np.ndarray]) -> Any:
+    """One 256-colour palette for every frame (no flicker): the house colours exactly,
+    the rest from a sample of all frames."""
+    from PIL import Image
+
+    from sitewatch.annotate.style import CHANGE_COLOURS, MUTED_COLOUR, TEXT_COLOUR
+
+    fixed_hex = [*CHANGE_COLOURS.values(), "#FFFFFF", "#000000", TEXT_COLOUR, MUTED_COLOUR,
+                 "#D9D9D9"]
+    fixed = [int(h[i:i + 2], 16) for h in dict.fromkeys(fixed_hex) for i in (1, 3, 5)]
+    step = max(1, int(np.sqrt(len(frames) * frames[0].shape[0] * frames[0].shape[1] / 2e5)))
+    sample = np.concatenate([f[::step, ::step] for f in frames], axis=0)
+    free = 256 - len(fixed) // 3
+    quant = Image.fromarray(sample).quantize(colors=free, method=Image.Quantize.MEDIANCUT)
+    rest = (quant.getpalette() or [])[:free * 3]
+    pal = Image.new("P", (1, 1))
+    pal.putpalette(fixed + rest + [0] * (768 - len(fixed) - len(rest)))
+    return pal
+
+
 def encode_gif(frames: Sequence[np.ndarray], *, duration_ms: int = 900,
                hold_last_ms: int = 2000) -> bytes:
     """Looping GIF bytes, one GIF frame per input frame, one palette for all frames."""
@@ -181,11 +201,7 @@ def encode_gif(frames: Sequence[np.ndarray], *, duration_ms: int = 900,
 
     if not frames:
         raise DataError("no frames to write")
-    # one palette for every frame (no colour flicker), from a sample of all frames
-    step = max(1, int(np.sqrt(len(frames) * frames[0].shape[0] * frames[0].shape[1] / 2e5)))
-    sample = np.concatenate([f[::step, ::step] for f in frames], axis=0)
-    palette = Image.fromarray(sample).quantize(colors=255, method=Image.Quantize.MEDIANCUT)
-    images = [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE)
+    images = [Image.fromarray(f).quantize(palette=_palette(frames), dither=Image.Dither.NONE)
               for f in frames]
     durations = [duration_ms] * (len(images) - 1) + [hold_last_ms]
     buf = io.BytesIO()

@@ -182,20 +182,35 @@ def epochs_html(epochs: Sequence[Epoch], *, thumb_px: int = 120) -> str:
             f"; one stretch for all epochs.</div>")
 
 
-def timeline_html(timeline: Any) -> str:
-    """Display of a site timeline: its progress chart (when available) and epochs."""
-    parts = []
-    table = getattr(timeline, "progress", None) or getattr(timeline, "table", None)
-    try:
-        from sitewatch.annotate.figures import figure_bytes
-        from sitewatch.annotate.progress import progress_chart  # type: ignore[import-not-found]
+def timeline_html(timeline: Any, *, width_px: int = 560) -> str:
+    """A site timeline: its progress chart, key numbers and largest events.
 
-        if table is not None:
-            ax = progress_chart(table)
-            parts.append(f"<img src='{data_uri(figure_bytes(ax.figure, dpi=100), 'image/png')}'>")
-    except ImportError:
-        pass
-    epochs = getattr(timeline, "epochs", None)
-    if epochs:
-        parts.append(epochs_html(epochs))
-    return "".join(parts) or html.escape(repr(timeline))
+    ``timeline`` is a :class:`sitewatch.pipeline.timeline.TimelineResult`
+    (anything with ``progress_rows()``, ``event_records()``, ``epochs``,
+    ``changed_area_m2``, ``site_area_m2``, ``area_by_type()``, ``attribution``).
+    """
+    from sitewatch.annotate.figures import figure_bytes
+    from sitewatch.annotate.progress import progress_chart
+    from sitewatch.annotate.style import format_area
+
+    site = getattr(timeline, "site", None)
+    name = site.name if site is not None else "Site"
+    fig = progress_chart(timeline.progress_rows(), title=f"{name}: changed area over time",
+                         credit=timeline.attribution)
+    png = figure_bytes(fig, dpi=max(60, round(width_px / fig.get_figwidth())))
+    epochs = timeline.epochs
+    events = sorted(timeline.event_records(), key=lambda r: -r["area_m2"])
+    rows: list[tuple[str, Any]] = [
+        ("site", name),
+        ("epochs", f"{len(epochs)}: {epochs[0].label} to {epochs[-1].label}" if epochs else "-"),
+        ("changed", f"{format_area(timeline.changed_area_m2)} of "
+                    f"{format_area(timeline.site_area_m2)} seen clear"),
+        ("events", len(events)),
+    ]
+    for slug, area in sorted(timeline.area_by_type().items(), key=lambda kv: -kv[1]):
+        rows.append((f"  {slug}", format_area(area)))
+    for rec in events[:3]:
+        rows.append(("event", rec.get("sentence", "")))
+    for note in getattr(timeline, "notes", [])[:3]:
+        rows.append(("note", note))
+    return _card(data_uri(png, "image/png"), "Timeline", rows, timeline.attribution)

@@ -12,6 +12,7 @@ false      B08, B04, B03         colour infrared: vegetation red, paving grey-bl
 swir       B12, B11, B04         bare soil and fresh earthworks bright, water black
 ndvi       (B08-B04)/(B08+B04)   vegetation (green) against bare ground (brown)
 ndbi       (B11-B08)/(B11+B08)   built-up surfaces
+bsi        see indices module    bare soil (Rikimaru et al. 2002)
 ndwi       (B03-B08)/(B03+B08)   open water (McFeeters 1996)
 mndwi      (B03-B11)/(B03+B11)   open water, also in built-up areas (Xu 2006)
 =========  ====================  ==================================================
@@ -53,12 +54,20 @@ class View:
     kind: str = "rgb"
 
     def compute(self, data: np.ndarray) -> np.ndarray:
-        """(B, M, N) bands in :attr:`bands` order -> (3, M, N) or (M, N) index."""
+        """(B, M, N) bands in :attr:`bands` order -> (3, M, N) or (M, N) index.
+
+        Indices are the detectors' own (:mod:`sitewatch.detectors.indices`), so a
+        figure shows exactly what a detector measured.
+        """
         if self.kind == "rgb":
             return np.asarray(data, "float32")
-        a, b = np.asarray(data[0], "float32"), np.asarray(data[1], "float32")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = (a - b) / (a + b)
+        from sitewatch.detectors import indices
+
+        fn = getattr(indices, self.name, None)
+        if fn is not None and self.name in indices.__all__:
+            out = fn(np.asarray(data, "float32"), self.bands)
+        else:  # a plain normalised difference of the two bands
+            out = indices.normalized_difference(data[0], data[1])
         return np.where(np.isfinite(out), out, np.nan).astype("float32")
 
 
@@ -68,6 +77,8 @@ VIEWS: dict[str, View] = {v.name: v for v in [
     View("swir", "short-wave infrared (B12, B11, B04)", ("B12", "B11", "B04")),
     View("ndvi", "NDVI (B08-B04)/(B08+B04)", ("B08", "B04"), "index"),
     View("ndbi", "NDBI (B11-B08)/(B11+B08)", ("B11", "B08"), "index"),
+    View("bsi", "BSI ((B11+B04)-(B08+B02))/((B11+B04)+(B08+B02))", ("B11", "B04", "B08", "B02"),
+         "index"),
     View("ndwi", "NDWI (B03-B08)/(B03+B08)", ("B03", "B08"), "index"),
     View("mndwi", "MNDWI (B03-B11)/(B03+B11)", ("B03", "B11"), "index"),
 ]}

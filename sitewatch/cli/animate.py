@@ -38,7 +38,7 @@ def command(site: str, source: str, start: str | None, end: str | None, every: s
     paths = write_timelapse(
         run.rasters, out, labels=run.labels, view=view, title=run.site.name,
         first_change=run.first_change if overlay else None,
-        change_type=ch.change_type if overlay else None, credits=run.credits, site=run.site,
+        change_type=run.frame_types if overlay else None, credits=run.credits, site=run.site,
         scenes=run.scenes, detector={"method": ch.method, "params": ch.params,
                                      "threshold": ch.threshold,
                                      "first_change": run.first_change_method},

@@ -33,6 +33,12 @@ def command(out: Path, method: str | None, overwrite: bool) -> None:
                f"{r.regions[0].area_m2:,.0f} m²" if r.regions else "  change   none found")
     click.echo(f"  accuracy vs OSCD label: precision {m.get('precision', 0):.3f}, recall "
                f"{m.get('recall', 0):.3f}, F1 {m.get('f1', 0):.3f}")
+    trained_on = (r.change.params.get("model_meta") or {}).get("trained_on")
+    if trained_on is not None:  # a learned detector: say whether it saw this city
+        seen = "cupertino" in trained_on
+        click.echo("           (the model was trained on this city: not an independent score)"
+                   if seen else "           (the model was trained without this city: an "
+                   "out-of-training score)")
     click.echo(f"  outputs  {out}/ ({', '.join(p.name for p in run.paths.values())}) "
                f"in {time.perf_counter() - t0:.1f} s")
     click.echo(f"  {r.attribution}; labels CC BY-NC-SA 4.0, Daudt et al. 2018")

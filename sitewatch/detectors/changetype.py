@@ -11,10 +11,11 @@ WATER           water on one date only: ``max(MNDWI_b, MNDWI_a) > 0.1`` and
                 ``|dMNDWI| > 0.2``
 CONSTRUCTION    bare soil appears: ``BSI_a > 0`` and ``dBSI > 0.05`` and
                 ``NDVI_a < 0.25`` (clearing, earthworks, a building site)
-DEMOLITION      built surface gives way to plants: built before
-                (``NDBI_b > 0.05`` and ``NDVI_b < 0.2``) and ``dNDVI > 0.2``
+DEMOLITION      built surface (not bare soil) gives way to plants: built before
+                (``NDBI_b > 0.05``, ``NDVI_b < 0.2``, ``BSI_b < 0.05``) and
+                ``dNDVI > 0.2`` (bare soil that greens is VEGETATION)
 ROOF            a new bright surface that is not soil: ``dBright > 0.02`` and
-                ``NDVI_a < 0.25`` and ``BSI_a <= 0``
+                ``NDVI_a < 0.25`` and ``BSI_a < 0.05``
 PAVING          a new dark impervious surface: ``dBright < -0.01`` and
                 ``NDVI_a < 0.25`` and ``MNDWI_a < 0``
 VEGETATION      ``|dNDVI| > 0.1`` (anything else about plants)
@@ -55,8 +56,8 @@ __all__ = ["classify_change", "TYPE_RULES"]
 TYPE_RULES: tuple[tuple[ChangeType, str], ...] = (
     (ChangeType.WATER, "max(MNDWI_b, MNDWI_a) > 0.1 and |dMNDWI| > 0.2"),
     (ChangeType.CONSTRUCTION, "BSI_a > 0 and dBSI > 0.05 and NDVI_a < 0.25"),
-    (ChangeType.DEMOLITION, "NDBI_b > 0.05 and NDVI_b < 0.2 and dNDVI > 0.2"),
-    (ChangeType.ROOF, "dBright > 0.02 and NDVI_a < 0.25 and BSI_a <= 0"),
+    (ChangeType.DEMOLITION, "NDBI_b > 0.05 and NDVI_b < 0.2 and BSI_b < 0.05 and dNDVI > 0.2"),
+    (ChangeType.ROOF, "dBright > 0.02 and NDVI_a < 0.25 and BSI_a < 0.05"),
     (ChangeType.PAVING, "dBright < -0.01 and NDVI_a < 0.25 and MNDWI_a < 0"),
     (ChangeType.VEGETATION, "|dNDVI| > 0.1"),
     (ChangeType.OTHER, "otherwise"),
@@ -97,9 +98,9 @@ def classify_change(before: np.ndarray, after: np.ndarray, band_names: Sequence[
              & (np.abs(d["mndwi"]) > 0.2)),
             (ChangeType.CONSTRUCTION, (ia["bsi"] > 0) & (d["bsi"] > 0.05) & (ia["ndvi"] < 0.25)),
             (ChangeType.DEMOLITION, (ib["ndbi"] > 0.05) & (ib["ndvi"] < 0.2)
-             & (d["ndvi"] > 0.2)),
+             & (ib["bsi"] < 0.05) & (d["ndvi"] > 0.2)),
             (ChangeType.ROOF, (d["brightness"] > 0.02) & (ia["ndvi"] < 0.25)
-             & (ia["bsi"] <= 0)),
+             & (ia["bsi"] < 0.05)),
             (ChangeType.PAVING, (d["brightness"] < -0.01) & (ia["ndvi"] < 0.25)
              & (ia["mndwi"] < 0)),
             (ChangeType.VEGETATION, np.abs(d["ndvi"]) > 0.1),

@@ -77,14 +77,14 @@ def change_direction(delta_x: np.ndarray, delta_y: np.ndarray) -> np.ndarray:
 
 
 @register_detector("cva", summary="Change vector analysis: length of the per-pixel spectral "
-                   "difference, calibrated threshold.")
+                   "difference, Otsu or calibrated threshold.")
 class CVADetector(StatisticDetector):
     """Change vector analysis (Malila 1980): the Euclidean length of ``after - before``.
 
     The statistic is the magnitude of the change vector in reflectance units
-    over the given bands, cut by a calibrated threshold (default: false-alarm
-    rate ``far`` against the no-change distribution fitted to the bulk; or
-    ``threshold="otsu"``/``"kittler"``/a number). No fit pass beyond the
+    over the given bands, cut by Otsu's threshold by default, or by a
+    calibrated false-alarm rate (``threshold="far"``, ``far``), Kittler-Illingworth
+    or a number. No fit pass beyond the
     threshold's histogram. Sensitive to radiometric differences between the
     dates (season, haze, L1C vs L2A): prefer ``irmad`` or the default detector
     for real pairs.
@@ -112,7 +112,9 @@ class CVADetector(StatisticDetector):
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
-        return {**super().defaults(), "normalize": False}
+        # Otsu by default (the spine's behaviour, which the timeline relies on); the
+        # calibrated cut is -p threshold=far
+        return {**super().defaults(), "threshold": "otsu", "normalize": False}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

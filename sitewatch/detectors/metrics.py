@@ -45,7 +45,13 @@ class Confusion:
 
 
 def confusion(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = None) -> Confusion:
-    """Counts of a predicted change mask against a reference mask (inside ``valid``)."""
+    """Counts of a predicted change mask against a reference mask (inside ``valid``).
+
+    Examples
+    --------
+    >>> confusion(np.array([True, False]), np.array([True, True]), np.array([True, False]))
+    Confusion(tp=1, fp=0, fn=0, tn=0)
+    """
     p = np.asarray(pred, dtype=bool)
     t = np.asarray(truth, dtype=bool)
     if p.shape != t.shape:
@@ -66,7 +72,15 @@ def _div(a: float, b: float) -> float:
 
 
 def scores(c: Confusion) -> dict[str, float]:
-    """Precision, recall, F1, IoU of the change class; overall accuracy; Cohen's kappa."""
+    """Precision, recall, F1, IoU, false-positive rate of the change class; overall
+    accuracy; Cohen's kappa.
+
+    Examples
+    --------
+    >>> s = scores(Confusion(tp=8, fp=2, fn=2, tn=88))
+    >>> s["f1"], s["iou"], s["fpr"]
+    (0.8, 0.666667, 0.022222)
+    """
     n = c.total
     precision = _div(c.tp, c.tp + c.fp)
     recall = _div(c.tp, c.tp + c.fn)
@@ -75,12 +89,19 @@ def scores(c: Confusion) -> dict[str, float]:
     pe = _div((c.tp + c.fp) * (c.tp + c.fn) + (c.fn + c.tn) * (c.fp + c.tn), n * n)
     kappa = _div(oa - pe, 1 - pe) if pe < 1 else 0.0
     return {"precision": round(precision, 6), "recall": round(recall, 6), "f1": round(f1, 6),
-            "iou": round(_div(c.tp, c.tp + c.fp + c.fn), 6), "overall_accuracy": round(oa, 6),
+            "iou": round(_div(c.tp, c.tp + c.fp + c.fn), 6),
+            "fpr": round(_div(c.fp, c.fp + c.tn), 6), "overall_accuracy": round(oa, 6),
             "kappa": round(kappa, 6), "tp": c.tp, "fp": c.fp, "fn": c.fn, "tn": c.tn}
 
 
 def pooled(confusions: Iterable[Confusion]) -> Confusion:
-    """Sum of several confusion counts (pool before scoring)."""
+    """Sum of several confusion counts (pool before scoring).
+
+    Examples
+    --------
+    >>> pooled([Confusion(1, 2, 3, 4), Confusion(1, 0, 0, 0)])
+    Confusion(tp=2, fp=2, fn=3, tn=4)
+    """
     total = Confusion(0, 0, 0, 0)
     for c in confusions:
         total = total + c

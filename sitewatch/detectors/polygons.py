@@ -102,6 +102,14 @@ def regions_from_mask(mask: np.ndarray, transform: Affine, crs: Any, *,
     -------
     list of Region
         Largest first.
+
+    Examples
+    --------
+    >>> m = np.zeros((4, 4), bool); m[0, 0] = True; m[2:4, 2:4] = True
+    >>> regs = regions_from_mask(m, Affine(10, 0, 500000, 0, -10, 4000000), "EPSG:32651",
+    ...                          magnitude=np.full((4, 4), 0.5), min_area_m2=150)
+    >>> [(r.pixels, round(r.stats["mean_magnitude"], 2)) for r in regs]
+    [(4, 0.5)]
     """
     mask = np.asarray(mask, dtype=bool)
     structure = np.ones((3, 3)) if connectivity == 8 else None
@@ -147,7 +155,16 @@ def regions_from_mask(mask: np.ndarray, transform: Affine, crs: Any, *,
 
 def regions_to_geojson(regions: Sequence[Region], *, properties: dict[str, Any] | None = None
                        ) -> dict[str, Any]:
-    """WGS84 GeoJSON FeatureCollection (RFC 7946) of regions, areas in m²."""
+    """WGS84 GeoJSON FeatureCollection (RFC 7946) of regions, areas in m².
+
+    Examples
+    --------
+    >>> m = np.ones((2, 2), bool)
+    >>> fc = regions_to_geojson(regions_from_mask(m, Affine(10, 0, 500000, 0, -10, 4000000),
+    ...                                           "EPSG:32651"), properties={"detector": "cva"})
+    >>> fc["features"][0]["properties"]["change_type"], fc["properties"]["detector"]
+    ('other', 'cva')
+    """
     feats = [{"type": "Feature", "id": r.id, "properties": r.properties(),
               "geometry": mapping(r.geometry_wgs84)} for r in regions]
     fc: dict[str, Any] = {"type": "FeatureCollection", "features": feats}

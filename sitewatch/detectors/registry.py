@@ -16,7 +16,7 @@ Examples
 >>> "cva" in available_detectors()
 True
 >>> get_detector("cva").summary
-'Change vector analysis: length of the per-pixel spectral difference, calibrated threshold.'
+'Change vector analysis: length of the per-pixel spectral difference, Otsu or calibrated threshold.'
 >>> get_detector("cva").create(threshold="otsu").params["threshold"]
 'otsu'
 """
@@ -97,6 +97,16 @@ def register_detector(name: str, *, summary: str, bands: tuple[str, ...] = (),
 
     ``bands`` lists the bands it needs in order (empty: any bands); ``sensor``
     is ``"s2"`` (optical reflectance) or ``"s1"`` (radar intensities).
+
+    Examples
+    --------
+    >>> from sitewatch.detectors.cva import CVADetector
+    >>> @register_detector("cva-copy", summary="CVA again.")
+    ... class Copy(CVADetector):
+    ...     "A copy of CVA (for this example)."
+    >>> get_detector("cva-copy").help
+    'A copy of CVA (for this example).'
+    >>> del _REGISTRY["cva-copy"]
     """
     def deco(cls: D) -> D:
         if not (isinstance(cls, type) and issubclass(cls, Detector)):

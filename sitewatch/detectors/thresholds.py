@@ -5,15 +5,21 @@ Three ways to cut a statistic ``s`` (larger = more change):
 - :func:`threshold_otsu` (Otsu 1979): maximise the between-class variance;
 - :func:`threshold_kittler` (Kittler & Illingworth 1986): minimum error under
   a two-Gaussian mixture;
-- :func:`fit_null` + :meth:`NullFit.threshold`: a user-set false-alarm rate.
-  Most pixels of a scene do not change, so the *bulk* of the statistic (below
-  its ``bulk`` quantile, 0.8 by default) is an empirical sample of the
+- a user-set false-alarm rate. Most pixels of a scene do not change, so the
+  statistic's own distribution estimates the no-change one: the detectors'
+  default cut is its empirical ``1 - alpha`` quantile
+  (:class:`~sitewatch.detectors.statistic.StatisticDetector`, measured on the
+  OSCD cities in ``benchmarks/results/oscd.md``). :func:`fit_null` +
+  :meth:`NullFit.threshold` is the parametric alternative: the *bulk* of the
+  statistic (below its ``bulk`` quantile, 0.8 by default) is a sample of the
   no-change distribution. A two-parameter family (gamma by default, i.e. a
   scaled chi-square with free degrees of freedom) is fitted to that bulk by
   truncated maximum likelihood on the histogram, and the threshold is the
   fitted null's ``1 - alpha`` quantile. This replaces the theoretical
   chi-square of IR-MAD, whose null hypothesis fails on real seasonal pairs.
-  :meth:`NullFit.probability` gives each pixel's change probability as one
+  On real pairs the fitted tail is too light (seasons, haze and
+  misregistration fatten it), which is why the empirical quantile is the
+  default cut. :meth:`NullFit.probability` gives each pixel's change probability as one
   minus the local false discovery rate (Efron 2004), ``1 - pi0 f0(s) / f(s)``
   with ``f`` the observed density, monotone in ``s``.
 
@@ -90,19 +96,22 @@ def stat_histogram(stat: np.ndarray, valid: np.ndarray | None = None, *, nbins: 
 
 
 def _hist_arg(stat: np.ndarray | None, valid: np.ndarray | None, nbins: int,
-              hist: tuple[np.ndarray, Histogram] | None) -> tuple[np.ndarray, Histogram]:
+              hist: tuple[Any, ...] | None) -> tuple[np.ndarray, np.ndarray]:
+    """(counts, bin values): ``hist`` is (counts, Histogram) or (counts, Histogram, values)."""
     if hist is not None:
-        counts, h = hist
+        counts = np.asarray(hist[0], "float64")
         if np.count_nonzero(counts) < 2:
             raise DetectorError("cannot threshold: fewer than two distinct valid values")
-        return np.asarray(counts, "float64"), h
+        values = hist[2] if len(hist) > 2 else hist[1].centers
+        return counts, np.asarray(values, "float64")
     if stat is None:
         raise DetectorError("give a statistic or a histogram")
-    return stat_histogram(stat, valid, nbins=nbins)
+    counts, h = stat_histogram(stat, valid, nbins=nbins)
+    return counts, h.centers
 
 
 def threshold_otsu(stat: np.ndarray | None = None, valid: np.ndarray | None = None, *,
-                   nbins: int = 256, hist: tuple[np.ndarray, Histogram] | None = None) -> float:
+                   nbins: int = 256, hist: tuple[Any, ...] | None = None) -> float:
     """Otsu's threshold (Otsu 1979) of the finite values of a change statistic.
 
     Parameters
@@ -113,21 +122,21 @@ def threshold_otsu(stat: np.ndarray | None = None, valid: np.ndarray | None = No
         Pixels to use.
     nbins : int
         Histogram bins (when ``stat`` is given).
-    hist : (counts, Histogram), optional
-        A merged histogram instead of ``stat``.
+    hist : (counts, Histogram) or (counts, Histogram, values), optional
+        A merged histogram instead of ``stat`` (``values``: the statistic value
+        of each bin, when the bins are of a transform of it).
 
     Examples
     --------
     >>> threshold_otsu(np.array([0.0, 0.1, 0.2, 5.0, 5.1]), nbins=64) < 5
     True
     """
-    counts, h = _hist_arg(stat, valid, nbins, hist)
-    return float(filters.threshold_otsu(hist=(counts, h.centers)))
+    counts, x = _hist_arg(stat, valid, nbins, hist)
+    return float(filters.threshold_otsu(hist=(counts, x)))
 
 
 def threshold_kittler(stat: np.ndarray | None = None, valid: np.ndarray | None = None, *,
-                      nbins: int = 256, hist: tuple[np.ndarray, Histogram] | None = None
-                      ) -> float:
+                      nbins: int = 256, hist: tuple[Any, ...] | None = None) -> float:
     """Kittler-Illingworth minimum-error threshold of a change statistic.
 
     Minimises ``J(t) = 1 + 2 (P1 ln s1 + P2 ln s2) - 2 (P1 ln P1 + P2 ln P2)``
@@ -151,8 +160,7 @@ def threshold_kittler(stat: np.ndarray | None = None, valid: np.ndarray | None =
     >>> 2 < threshold_kittler(x) < 5
     True
     """
-    counts, h = _hist_arg(stat, valid, nbins, hist)
-    x = h.centers
+    counts, x = _hist_arg(stat, valid, nbins, hist)
     p = counts / counts.sum()
     p1 = np.cumsum(p)
     m1 = np.cumsum(p * x)
@@ -165,13 +173,13 @@ def threshold_kittler(stat: np.ndarray | None = None, valid: np.ndarray | None =
         v1 = q1 / p1 - mu1 ** 2
         v2 = q2 / p2 - mu2 ** 2
         j = 1 + p1 * np.log(v1) + p2 * np.log(v2) - 2 * (p1 * np.log(p1) + p2 * np.log(p2))
-    floor = (h.width ** 2) / 12  # a class narrower than one bin is degenerate
+    floor = (float(np.min(np.diff(x))) ** 2) / 12  # a class narrower than a bin is degenerate
     bad = ~np.isfinite(j) | (v1 <= floor) | (v2 <= floor) | (p1 <= 0) | (p2 <= 0)
     if bad.all():
         raise DetectorError("Kittler-Illingworth: the histogram has no two-class split")
     j[bad] = np.inf
     i = int(np.argmin(j))
-    return float(h.edges[i + 1])
+    return float((x[i] + x[min(i + 1, len(x) - 1)]) / 2)
 
 
 def _dist(family: str, a: float, scale: float) -> Any:

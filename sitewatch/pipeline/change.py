@@ -12,7 +12,7 @@ from sitewatch.detectors.changetype import classify_change
 from sitewatch.detectors.indices import INDEX_BANDS
 from sitewatch.detectors.metrics import confusion, scores
 from sitewatch.detectors.polygons import regions_from_mask
-from sitewatch.detectors.postprocess import minimum_mapping_unit
+from sitewatch.detectors.postprocess import clean_mask, minimum_mapping_unit
 from sitewatch.detectors.registry import DEFAULT_DETECTOR, get_detector
 from sitewatch.errors import DataError
 from sitewatch.pipeline.result import ChangeResult
@@ -21,6 +21,9 @@ from sitewatch.raster import Raster
 __all__ = ["detect_change", "DEFAULT_MIN_AREA_M2", "score_against"]
 
 log = logging.getLogger(__name__)
+
+#: Used when ``method`` is not given and the rasters lack the default detector's bands.
+FALLBACK_DETECTOR = "cva"
 
 #: Default minimum mapping unit: two 10 m pixels.
 DEFAULT_MIN_AREA_M2 = 200.0
@@ -35,7 +38,7 @@ def _check_same_grid(before: Raster, after: Raster) -> None:
 
 def detect_change(before: Raster, after: Raster, *, method: str | None = None,
                   min_area_m2: float = DEFAULT_MIN_AREA_M2, site: Site | None = None,
-                  **params: Any) -> ChangeResult:
+                  morphology: int = 0, **params: Any) -> ChangeResult:
     """Run a registered detector on two rasters and trace the change regions.
 
     Parameters
@@ -43,7 +46,8 @@ def detect_change(before: Raster, after: Raster, *, method: str | None = None,
     before, after : Raster
         Same grid and bands (the detector's bands are selected by name).
     method : str, optional
-        Detector name (default :data:`~sitewatch.detectors.registry.DEFAULT_DETECTOR`).
+        Detector name (default :data:`~sitewatch.detectors.registry.DEFAULT_DETECTOR`; when
+        the rasters lack its bands, :data:`FALLBACK_DETECTOR` with an Otsu threshold, logged).
     min_area_m2 : float
         Minimum mapping unit in m²: smaller regions are dropped from mask and polygons.
     site : Site, optional
@@ -51,12 +55,35 @@ def detect_change(before: Raster, after: Raster, *, method: str | None = None,
     **params
         Passed to the detector.
 
+    morphology : int
+        Radius in pixels of a morphological clean-up of the mask
+        (:func:`~sitewatch.detectors.postprocess.clean_mask`: closing then opening); 0 = none.
+
     Returns
     -------
     ChangeResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from affine import Affine
+    >>> rng = np.random.default_rng(0)
+    >>> b = Raster(rng.normal(0.2, 0.01, (3, 30, 30)).astype("float32"),
+    ...            Affine(10, 0, 500000, 0, -10, 4000000), "EPSG:32651", dates=("2020-01-01",))
+    >>> a = b.with_data(b.data.copy(), dates=("2021-01-01",)); a.data[:, 5:15, 5:15] += 0.2
+    >>> res = detect_change(b, a, method="cva", threshold="otsu")
+    >>> len(res.regions), round(res.regions[0].area_m2, -2)
+    (1, 10000.0)
     """
     _check_same_grid(before, after)
     info = get_detector(method or DEFAULT_DETECTOR)
+    have = set(before.band_names) & set(after.band_names)
+    if method is None and info.bands and not set(info.bands) <= have:
+        missing = ", ".join(b for b in info.bands if b not in have)
+        log.warning("the default detector %s needs %s; falling back to %s with an Otsu "
+                    "threshold (pass method= to choose)", info.name, missing, FALLBACK_DETECTOR)
+        info = get_detector(FALLBACK_DETECTOR)
+        params = {"threshold": "otsu", **params}
     bands = info.bands or tuple(b for b in before.band_names if b in after.band_names)
     b, a = before.select(bands), after.select(bands)
     valid = b.valid_mask() & a.valid_mask()
@@ -64,7 +91,10 @@ def detect_change(before: Raster, after: Raster, *, method: str | None = None,
     cm = info(b.data, a.data, band_names=bands, valid=valid, pixel_size_m=res_m, **params)
     if cm.change_type is None and cm.mask.any() and all(n in bands for n in INDEX_BANDS):
         cm.change_type = classify_change(b.data, a.data, bands, cm.mask)
-    mask = minimum_mapping_unit(cm.mask, min_area_m2, b.pixel_area_m2())
+    mask = cm.mask
+    if morphology:
+        mask = clean_mask(mask, opening=morphology, closing=morphology, valid=cm.valid)
+    mask = minimum_mapping_unit(mask, min_area_m2, b.pixel_area_m2())
     cm.mask = mask
     if cm.change_type is not None:
         cm.change_type = np.where(mask, cm.change_type, 0).astype("uint8")
@@ -77,7 +107,19 @@ def detect_change(before: Raster, after: Raster, *, method: str | None = None,
 
 
 def score_against(result: ChangeResult, labels: Raster) -> dict[str, Any]:
-    """Precision/recall/F1/kappa of a result's mask against a 0/1 label raster."""
+    """Precision/recall/F1/kappa of a result's mask against a 0/1 label raster.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from affine import Affine
+    >>> b = Raster(np.zeros((1, 4, 4), "float32"), Affine(10, 0, 0, 0, -10, 0), "EPSG:32631")
+    >>> a = b.with_data(b.data.copy()); a.data[0, :2, :2] = 1.0
+    >>> res = detect_change(b, a, method="cva", threshold=0.5, min_area_m2=0)
+    >>> score_against(res, b.with_data(np.pad(np.ones((1, 2, 2), "uint8"),
+    ...                                        ((0, 0), (0, 2), (0, 2)))))["f1"]
+    1.0
+    """
     if labels.shape != result.change.shape:
         raise DataError(f"label {labels.shape} and result {result.change.shape} differ: "
                         "score on the label's grid")

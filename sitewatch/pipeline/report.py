@@ -61,6 +61,8 @@ class SiteRun:
     first_change_method: str
     credits: list[str] = field(default_factory=list)
     timeline: Any = None
+    notes: list[str] = field(default_factory=list)
+    first_change_type: np.ndarray | None = None
 
     @property
     def rasters(self) -> list[Any]:
@@ -69,6 +71,13 @@ class SiteRun:
     @property
     def labels(self) -> list[str]:
         return [e.label for e in self.epochs]
+
+    @property
+    def frame_types(self) -> np.ndarray | None:
+        """Change types to colour the timelapse with (the timeline's, else the two-date's)."""
+        if self.first_change_type is not None:
+            return self.first_change_type
+        return self.result.change.change_type
 
     @property
     def scenes(self) -> list[Any]:
@@ -137,10 +146,42 @@ def run_site(site: str | Site, *, source: str = "sample", start: str | None = No
 
         if isinstance(src, SampleSource):
             result.metrics = score_against(result, src.labels())
+    timeline, notes = _timeline(epochs, s, min_area_m2=min_area_m2)
+    if timeline is not None:
+        first = np.where(timeline.changed, timeline.date, -1).astype("int16")
+        prm = timeline.params
+        how = (f"the timeline's first lasting change per pixel ({prm.get('detector', '?')}, "
+               f"confirmed by {prm.get('persistence', '?')} later clear epoch(s))")
+        run = SiteRun(s, source, start, end, every, epochs, result, first, how, credits,
+                      timeline, notes)
+        run.first_change_type = timeline.change_type
+        return run
     first = _first_change(epochs, clear[0], result, method=method, min_area_m2=min_area_m2)
     return SiteRun(s, source, start, end, every, epochs, result, first,
                    "first epoch differing from the first clear epoch (no persistence check)",
-                   credits)
+                   credits, None, notes)
+
+
+def _timeline(epochs: Sequence[Epoch], site: Site, *, min_area_m2: float
+              ) -> tuple[Any, list[str]]:
+    """The site's timeline (per-pixel first lasting change, events, progress), when possible.
+
+    A series too short or too cloudy for a timeline is no error for figures and
+    animations: the reason is returned as a note and the run goes on without it.
+    """
+    from sitewatch.errors import SitewatchError
+    from sitewatch.pipeline.timeline import run_timeline
+
+    if len(epochs) < 3:
+        return None, [f"{len(epochs)} epochs: a timeline needs three or more, so progress is "
+                      "shown by comparison with the first clear epoch"]
+    try:
+        tl = run_timeline(epochs, site=site, min_area_m2=min_area_m2)
+    except SitewatchError as err:
+        log.info("no timeline: %s", err)
+        return None, [f"no timeline ({err}); progress is shown by comparison with the first "
+                      "clear epoch"]
+    return tl, list(tl.notes)
 
 
 def write_site_outputs(run: SiteRun, out_dir: str | os.PathLike[str], *,
@@ -173,7 +214,7 @@ def _timelapse(run: SiteRun, out: Path, *, view: str = "true",
 
     ch = run.result.change
     return write_timelapse(run.rasters, out, labels=run.labels, first_change=run.first_change,
-                           change_type=ch.change_type, view=view, title=run.site.name,
+                           change_type=run.frame_types, view=view, title=run.site.name,
                            credits=run.credits, site=run.site, scenes=run.scenes,
                            detector={"method": ch.method, "params": ch.params,
                                      "threshold": ch.threshold,
@@ -236,11 +277,13 @@ def build_report(run: SiteRun, *, command: Sequence[str] | None = None,
                             text="The same two dates under the same stretch."))
     gif = assets.get("timelapse") or encode_gif(render_frames(
         run.rasters, labels=run.labels, first_change=run.first_change,
-        change_type=ch.change_type, title=run.site.name, credits=run.credits, width_px=640))
+        change_type=run.frame_types, title=run.site.name, credits=run.credits, width_px=640))
     sections.append(Section("Timelapse", id="timelapse", images=[Image(
         gif, mime="image/gif", caption=f"{len(run.epochs)} epochs ({run.every}); "
         "changes shown from the epoch they first appear.", id="fig-timelapse")]))
     sections.append(_progress_section(run))
+    if run.timeline is not None:
+        sections.append(_events_section(run))
     sections.append(Section("Largest changes", id="regions", table=Table(
         ["#", "type", "area m²", "lon", "lat"],
         [[r.id, change_label(r.change_type), round(r.area_m2), f"{r.centroid_lonlat[0]:.5f}",
@@ -279,11 +322,57 @@ def build_report(run: SiteRun, *, command: Sequence[str] | None = None,
 def _progress_section(run: SiteRun) -> Any:
     from sitewatch.annotate.report_html import Section, Table
 
+    notes = "\n\n".join(run.notes)
+    if run.timeline is None:
+        return Section(
+            "Progress by epoch", id="progress",
+            text=f"Changed area so far, per epoch. First change: {run.first_change_method}."
+                 + (f"\n\n{notes}" if notes else ""),
+            table=Table(["epoch", "window", "scenes", "clear", "", "new change m²",
+                         "changed so far m²"], _progress_rows(run)))
+    from sitewatch.annotate.figures import figure_bytes
+    from sitewatch.annotate.progress import progress_chart
+    from sitewatch.annotate.report_html import Image
+
+    tl = run.timeline
+    rows = tl.progress_rows()
+    fig = progress_chart(rows, title=f"{run.site.name}: changed area over time",
+                         subtitle=f"First lasting change per pixel, by type ({run.every})",
+                         credit=tl.attribution)
+    total = [r for r in rows if r["change_type"] == "all"]
+    table = Table(["epoch", "window", "scenes", "clear", "new m²", "changed so far m²",
+                   "range m²", "share of site"],
+                  [[r["epoch"], f"{r['start']} to {r['end']}", r["scenes"],
+                    f"{r['clear_share']:.0%}", round(r["new_m2"]), round(r["cumulative_m2"]),
+                    f"{r['cumulative_low_m2']:,.0f} to {r['cumulative_high_m2']:,.0f}",
+                    "" if r["cumulative_share"] is None else f"{r['cumulative_share']:.2%}"]
+                   for r in total],
+                  caption="All change types; the range reflects the clear observations behind "
+                          "each epoch")
     return Section(
-        "Progress by epoch", id="progress",
-        text=f"Changed area so far, per epoch. First change: {run.first_change_method}.",
-        table=Table(["epoch", "window", "scenes", "clear", "", "new change m²",
-                     "changed so far m²"], _progress_rows(run)))
+        "Progress over time", id="progress",
+        text=f"First change: {run.first_change_method}." + (f"\n\n{notes}" if notes else ""),
+        images=[Image(figure_bytes(fig, dpi=150), caption="Cumulative changed area by type; "
+                      "the band is the range the clear observations allow, the strip the share "
+                      "of the site seen clear.", id="fig-progress")],
+        table=table)
+
+
+def _events_section(run: SiteRun) -> Any:
+    from sitewatch.annotate.report_html import Section, Table
+
+    tl = run.timeline
+    recs = tl.event_records()
+    shown = sorted(sorted(recs, key=lambda r: -r["area_m2"])[:40],
+                   key=lambda r: (r["window_end"], -r["area_m2"]))
+    return Section(
+        "Events", id="events",
+        text=f"{len(recs)} connected areas that changed in the same epoch"
+             + (", the 40 largest" if len(recs) > 40 else "") + ", in time order.",
+        table=Table(["#", "window", "type", "area m²", "confidence", "what happened"],
+                    [[r["id"], f"{r['window_start']} to {r['window_end']}",
+                      r["change_type_label"], round(r["area_m2"]), r["confidence"],
+                      r["sentence"]] for r in shown]))
 
 
 def write_report(run: SiteRun, path: str | os.PathLike[str], *,

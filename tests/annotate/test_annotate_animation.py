@@ -120,3 +120,21 @@ def test_mp4_skipped_cleanly_without_encoder(rgb_pair, tmp_path):
     frames = render_frames(_epochs(rgb_pair, 2), width_px=200)
     assert write_mp4(frames, tmp_path / "x.mp4", ffmpeg=str(tmp_path / "no-ffmpeg")) is None
     assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_gif_palette_keeps_the_house_colours_exact():
+    import io
+
+    from sitewatch.annotate.animation import encode_gif
+
+    rng = np.random.default_rng(12345)
+    frames = [rng.integers(0, 256, (60, 80, 3), dtype=np.uint8) for _ in range(3)]
+    for f in frames:  # small patches of every change colour in a busy image
+        for k, colour in enumerate(CHANGE_COLOURS.values()):
+            f[2:5, 2 + 8 * k:6 + 8 * k] = hex_rgb(colour)
+    with Image.open(io.BytesIO(encode_gif(frames))) as im:
+        for i in range(im.n_frames):
+            im.seek(i)
+            rgb = np.asarray(im.convert("RGB")).astype(int)
+            for k, colour in enumerate(CHANGE_COLOURS.values()):
+                assert (rgb[3, 3 + 8 * k] == hex_rgb(colour)).all(), (i, colour)

@@ -36,7 +36,9 @@ def test_figure_command_writes_formats_with_provenance(tmp_path):
     assert [s["id"] for s in prov["scenes"]] == [
         "S2A_OPER_MSI_L1C_TL_EPA__20161023T053304_A001254_T10SEG", "T10SEG_20180326T185011"]
     assert prov["dates"] == ["2015-09-18", "2018-03-26"] and prov["source"] == "sample"
-    assert prov["detector"]["method"] == "cva" and "threshold" in prov["detector"]
+    from sitewatch.detectors import DEFAULT_DETECTOR
+
+    assert prov["detector"]["method"] == DEFAULT_DETECTOR and "threshold" in prov["detector"]
     assert prov["command"].startswith("sitewatch figure cupertino-apple-park")
     assert prov["sitewatch_version"] and prov["view"] == "false"
     assert prov["attribution"] == "Contains modified Copernicus Sentinel data 2015, 2018"

@@ -102,3 +102,17 @@ def test_swipe_without_ipywidgets_falls_back_to_the_figure(rgb_pair, monkeypatch
     monkeypatch.setitem(sys.modules, "ipywidgets", None)  # import fails
     before, after = rgb_pair()
     assert isinstance(swipe(before, after), Figure)
+
+
+def test_timeline_shows_its_progress_chart_and_story():
+    from sitewatch.annotate.display import timeline_html
+    from sitewatch.pipeline.report import run_site
+
+    tl = run_site("cupertino-apple-park", source="sample", every="year").timeline
+    html = timeline_html(tl)
+    assert "Timeline" in html and "Between 2015 and 2018" in html
+    assert "Contains modified Copernicus Sentinel data 2015, 2018" in html
+    with _first_png(html) as im:
+        assert 400 < im.size[0] <= 600
+    if hasattr(type(tl), "_repr_html_"):
+        assert "Timeline" in tl._repr_html_()

@@ -52,6 +52,10 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     if path.name.startswith("01"):
         assert "application/vnd.jupyter.widget-view+json" in kinds  # the swipe widget
         assert (work / "walkthrough-outputs" / "apple_park.provenance.json").exists()
+        html = [o["data"]["text/html"] for c in nb.cells if c.cell_type == "code"
+                for o in c.outputs if "text/html" in o.get("data", {})]
+        for card in ("Raster", "Change result", "Timeline"):  # rich display of each object
+            assert any(card in h for h in html), card
     else:
         assert "bundled sample" in _text(nb)  # says it fell back
 

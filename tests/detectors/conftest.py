@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from rasterio.errors import NotGeoreferencedWarning
 
 from sitewatch.bands import S2_LAND_BANDS
 from sitewatch.imagery.sources.sample import SampleSource
@@ -46,9 +48,11 @@ def sample_oscd(tmp_path: Path, sample_pair) -> Path:  # type: ignore[no-untyped
     (city / "dates.txt").write_text("date_1: 20150918\ndate_2: 20180326\n")
     lab = root / "Onera Satellite Change Detection dataset - Train Labels" / "cupertino" / "cm"
     lab.mkdir(parents=True)
-    with rasterio.open(lab / "cupertino-cm.tif", "w", driver="GTiff", width=truth.shape[1],
-                       height=truth.shape[0], count=1, dtype="uint8") as dst:
-        dst.write(truth.astype("uint8") + 1, 1)
+    with warnings.catch_warnings():  # OSCD labels carry no georeferencing, like these
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(lab / "cupertino-cm.tif", "w", driver="GTiff", width=truth.shape[1],
+                           height=truth.shape[0], count=1, dtype="uint8") as dst:
+            dst.write(truth.astype("uint8") + 1, 1)
     return root
 
 

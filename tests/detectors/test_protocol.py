@@ -55,7 +55,7 @@ def test_s1_detectors_blockwise():
     i2 = rng.gamma(5, 0.02, (1, 60, 60)).astype("float32")
     i2[:, 10:20, 10:20] *= 10
     for name in ("s1-logratio", "s1-omnibus"):
-        det = get_detector(name).create(band_names=("VV",))
+        det = get_detector(name).create(band_names=("VV",), far=0.05)
         whole = det.run(i1, i2)
         mask, _ = run_blockwise(det, i1, i2, block=25)
         assert np.array_equal(mask, whole.mask), name
