@@ -73,8 +73,9 @@ def command(site: str | None, start: str | None, end: str | None, every: str, so
     """Change timeline of SITE: first-change dates, area per epoch by type, events.
 
     SITE is a catalogue id (`sitewatch aoi list`), a GeoJSON file, a bbox
-    lon,lat,lon,lat (one that starts with "-" goes after "--") or WKT. A change counts when it lasts: the old state seen in
-    at least two clear epochs, the new one in --persistence + 1; clouds are gaps.
+    lon,lat,lon,lat (one that starts with "-" goes after "--") or WKT. A change
+    counts when it lasts: the old state seen in at least two clear epochs, the
+    new one in --persistence + 1; clouds are gaps.
     Writes progress.csv/json, events.geojson, first_change.geojson,
     first_change_date.tif, progress.png and summary.json. Examples:
 
