@@ -38,6 +38,7 @@ Examples
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -74,6 +75,7 @@ from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2
 from sitewatch.pipeline.protocol import create_block_detector
 from sitewatch.pipeline.timeline import (
     TIMELINE_DETECTOR,
+    TIMELINE_DETECTOR_PARAMS,
     EpochSummary,
     TimelineResult,
     _classify,
@@ -85,8 +87,10 @@ __all__ = ["timeline_files"]
 
 log = logging.getLogger(__name__)
 
-#: Settings of the noise estimate of :func:`~sitewatch.detectors.timeline.estimate_noise_var`.
-_NOISE_SAMPLE, _NOISE_SEED = 100_000, 0
+#: Settings of the noise estimate: those :func:`~sitewatch.detectors.timeline.estimate_noise_var`
+#: uses by default (in-memory timelines), so both paths sample the same rows.
+_NOISE_SAMPLE, _NOISE_SEED = (inspect.signature(estimate_noise_var).parameters[k].default
+                              for k in ("sample", "seed"))
 
 
 def _manifest(folder: Path) -> dict[str, Any]:
@@ -206,7 +210,7 @@ def timeline_files(folder: str | os.PathLike[str], *, site: Site | None = None,
         # 1. the stack pass
         def stack_pass(b: RowBlock) -> dict[str, Any]:
             layers, valid = read(b)
-            first, last = first_last_clear(layers, valid)
+            first, last = first_last_clear(layers, valid, count=3)
             for j in range(nb):
                 scratch["first"][j].write_rows(b.row0, first[j])
                 scratch["last"][j].write_rows(b.row0, last[j])
@@ -257,7 +261,8 @@ def timeline_files(folder: str | os.PathLike[str], *, site: Site | None = None,
                             "needs repeated clear views (widen the dates, or a shorter cadence)")
         # 2. the decision rule: the detector on every pixel's first and last clear view
         px = float(np.sqrt(np.median(area)))
-        det = create_block_detector(method, band_names=use, pixel_size_m=px)
+        det = create_block_detector(method, band_names=use, pixel_size_m=px,
+                                    **TIMELINE_DETECTOR_PARAMS)
 
         def first_last(b: RowBlock) -> tuple[np.ndarray, np.ndarray]:
             return (np.stack([a.read_rows(b.row0, b.row1) for a in scratch["first"]]),
@@ -353,12 +358,12 @@ def timeline_files(folder: str | os.PathLike[str], *, site: Site | None = None,
     prov = provs[0].merged(*provs[1:])
     params = {"detector": method, "threshold": thr,
               "threshold_source": "given" if threshold is not None else
-              f"{method} on each pixel's first and last clear observation",
+              f"{method} on the mean of each pixel's first and last three clear observations",
               **prm.to_dict(), "min_area_m2": min_area_m2, "bands": list(use)}
     two_info = {"detector": method, "threshold": two_thr,
                 "changed_area_m2": round(float(sum(a for a, _ in two)), 1),
-                "note": "the detector on each pixel's first and last clear observation, for "
-                        "comparison"}
+                "note": "the detector on the mean of each pixel's first and last three clear "
+                        "observations, for comparison"}
     log.info("timeline (blocks): %d epochs, %.0f m² changed in %d events", t,
              float(area[changed].sum()), len(events))
     return TimelineResult(summaries, transform, crs, shape, use, hist, changed, date, ctype,

@@ -72,6 +72,12 @@ DEFAULT_CADENCE = "quarter"
 TIMELINE_DETECTOR = "cva"
 #: Detectors whose statistic is the distance the timeline compares states with.
 DISTANCE_DETECTORS: tuple[str, ...] = ("cva",)
+#: How the timeline's detector cuts the early/late distance: Kittler-Illingworth
+#: (minimum error between two Gaussian classes) sits above the no-change bulk when a
+#: site barely changes, where Otsu splits the bulk itself, and below the change when
+#: much of a site changes, where a false-alarm quantile would cut into it (chosen on
+#: benchmarks/results/timeline*.md: Slovenia false events, OSCD series).
+TIMELINE_DETECTOR_PARAMS: dict[str, Any] = {"threshold": "kittler"}
 #: Change types in the progress tables, in this order ("all" first).
 REPORTED_TYPES: tuple[ChangeType, ...] = (
     ChangeType.PAVING, ChangeType.CONSTRUCTION, ChangeType.ROOF, ChangeType.DEMOLITION,
@@ -386,7 +392,7 @@ def fit_timeline(layers: StackLike, valid: np.ndarray | None, band_names: Sequen
         raise DataError("no pixel of the site was seen clear in two epochs: a timeline needs "
                         "repeated clear views (widen the dates, or a shorter cadence)")
     two = get_detector(method)(first, last, band_names=tuple(band_names), valid=pair_ok,
-                               pixel_size_m=pixel_size_m)
+                               pixel_size_m=pixel_size_m, **TIMELINE_DETECTOR_PARAMS)
     thr = float(threshold) if threshold is not None else two.threshold
     if thr is None or not np.isfinite(thr) or thr <= 0:
         raise DetectorError(f"detector {method} gave no usable threshold ({thr}): pass "
