@@ -35,21 +35,20 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from sitewatch.annotate.style import CHANGE_COLOURS
 from sitewatch.attribution import SITEWATCH_CREDIT
 from sitewatch.types import ChangeType
 
 __all__ = ["progress_chart", "area_unit", "TYPE_COLOURS"]
 
-#: One colour per change type (Okabe-Ito palette: tells apart under the common
-#: colour-vision deficiencies; paving dark, vegetation green, water blue).
+#: One colour per change type, keyed by slug in stack order: the house colours of
+#: every map and figure (:data:`sitewatch.annotate.style.CHANGE_COLOURS`), so a
+#: type looks the same in the chart as on the before/after maps.
 TYPE_COLOURS: dict[str, str] = {
-    ChangeType.PAVING.slug: "#3d3d3d",
-    ChangeType.CONSTRUCTION.slug: "#e69f00",
-    ChangeType.ROOF.slug: "#d55e00",
-    ChangeType.DEMOLITION.slug: "#cc79a7",
-    ChangeType.WATER.slug: "#0072b2",
-    ChangeType.VEGETATION.slug: "#009e73",
-    ChangeType.OTHER.slug: "#9a9a9a",
+    ct.slug: CHANGE_COLOURS[ct]
+    for ct in (ChangeType.PAVING, ChangeType.CONSTRUCTION, ChangeType.ROOF,
+               ChangeType.DEMOLITION, ChangeType.WATER, ChangeType.VEGETATION,
+               ChangeType.OTHER)
 }
 _ORDER = tuple(TYPE_COLOURS)
 _LABELS = {ct.slug: ct.label for ct in ChangeType}
