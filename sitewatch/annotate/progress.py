@@ -35,21 +35,20 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from sitewatch.annotate.style import CHANGE_COLOURS
 from sitewatch.attribution import SITEWATCH_CREDIT
 from sitewatch.types import ChangeType
 
 __all__ = ["progress_chart", "area_unit", "TYPE_COLOURS"]
 
-#: One colour per change type (Okabe-Ito palette: tells apart under the common
-#: colour-vision deficiencies; paving dark, vegetation green, water blue).
+#: One colour per change type, keyed by slug in stack order: the house colours of
+#: every map and figure (:data:`sitewatch.annotate.style.CHANGE_COLOURS`), so a
+#: type looks the same in the chart as on the before/after maps.
 TYPE_COLOURS: dict[str, str] = {
-    ChangeType.PAVING.slug: "#3d3d3d",
-    ChangeType.CONSTRUCTION.slug: "#e69f00",
-    ChangeType.ROOF.slug: "#d55e00",
-    ChangeType.DEMOLITION.slug: "#cc79a7",
-    ChangeType.WATER.slug: "#0072b2",
-    ChangeType.VEGETATION.slug: "#009e73",
-    ChangeType.OTHER.slug: "#9a9a9a",
+    ct.slug: CHANGE_COLOURS[ct]
+    for ct in (ChangeType.PAVING, ChangeType.CONSTRUCTION, ChangeType.ROOF,
+               ChangeType.DEMOLITION, ChangeType.WATER, ChangeType.VEGETATION,
+               ChangeType.OTHER)
 }
 _ORDER = tuple(TYPE_COLOURS)
 _LABELS = {ct.slug: ct.label for ct in ChangeType}
@@ -144,7 +143,9 @@ def progress_chart(table: Sequence[Mapping[str, Any]], *, ax: Axes | None = None
         ys = [series(ct, "cumulative_m2", scale) for ct in draw]
         ax.stackplot(x, ys, colors=[TYPE_COLOURS[ct] for ct in draw], alpha=0.9,
                      step=None, linewidth=0)
-        handles += [Patch(color=TYPE_COLOURS[ct], label=_LABELS.get(ct, ct)) for ct in draw]
+        # legend top-down in the order of the stack, top first
+        handles += [Patch(color=TYPE_COLOURS[ct], label=_LABELS.get(ct, ct))
+                    for ct in reversed(draw)]
     total = series("all", "cumulative_m2", scale)
     ax.plot(x, total, color="black", lw=1.2, marker="o", ms=3)
     if show_range and ("all" in {k[1] for k in values}):
@@ -156,13 +157,15 @@ def progress_chart(table: Sequence[Mapping[str, Any]], *, ax: Axes | None = None
             handles.append(Patch(facecolor="white", edgecolor="#555555", hatch="////",
                                  label="range allowed by cloudy epochs"))
     ax.set_ylabel(f"changed area ({unit})")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.{0 if scale == 1 else 1}f}"))
+    decimals = 0 if scale == 1 or top / scale >= 10 else 1
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.{decimals}f}"))
     ax.set_ylim(bottom=0)
     ax.margins(x=0.02)
     ax.grid(axis="y", color="#dddddd", lw=0.6)
     ax.spines[["top", "right"]].set_visible(False)
     if handles:
-        ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
+        ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=True, framealpha=0.92,
+                  edgecolor="none")
     if strip is not None:
         clear = series("all", "clear_share")
         starts = np.array([str(values.get((e, "all"), {}).get("start") or ends[e])[:10]

@@ -73,8 +73,9 @@ def command(site: str | None, start: str | None, end: str | None, every: str, so
     """Change timeline of SITE: first-change dates, area per epoch by type, events.
 
     SITE is a catalogue id (`sitewatch aoi list`), a GeoJSON file, a bbox
-    lon,lat,lon,lat or WKT. A change counts when it lasts: the old state seen in
-    at least two clear epochs, the new one in --persistence + 1; clouds are gaps.
+    lon,lat,lon,lat (one that starts with "-" goes after "--") or WKT. A change
+    counts when it lasts: the old state seen in at least two clear epochs, the
+    new one in --persistence + 1; clouds are gaps.
     Writes progress.csv/json, events.geojson, first_change.geojson,
     first_change_date.tif, progress.png and summary.json. Examples:
 
@@ -121,7 +122,8 @@ def command(site: str | None, start: str | None, end: str | None, every: str, so
                                     "of the site clear")
         click.echo(f"  {e.label:<9} {seen}")
     share = res.changed_area_m2 / res.site_area_m2 if res.site_area_m2 else 0.0
-    click.echo(f"  changed  {res.changed_area_m2:,.0f} m² ({100 * share:.1f}% of the site) in "
+    click.echo(f"  {res.changed_phrase}: {res.changed_area_m2:,.0f} m² ({100 * share:.1f}% of "
+               "the site) in "
                f"{len(res.events)} events (detector {res.params['detector']}, persistence "
                f"{res.params['persistence']}, minimum area {min_area:g} m²)")
     for rec in sorted(res.event_records(), key=lambda r: -r["area_m2"])[:5]:

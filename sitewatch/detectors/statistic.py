@@ -21,6 +21,10 @@ This class adds one last pass that histograms the statistic on a fixed
   ``far`` of the scene changed (a small site around a building project), use a
   larger ``far``, ``"otsu"``/``"kittler"``, or the default ``cnn`` detector;
 - ``"otsu"`` or ``"kittler"``: the classic histogram thresholds;
+- ``"bimodal"``: the higher of the two. Each fails on its own kind of
+  histogram: Otsu splits a unimodal no-change bulk in two, Kittler-Illingworth
+  can settle in the bulk's lower tail; the higher cut is the one above the bulk
+  (the timeline's rule: a site that barely changes raises no false events);
 - a number: a fixed threshold on the statistic.
 
 Every pixel also gets a change probability (one minus the local false
@@ -60,7 +64,7 @@ __all__ = ["StatisticDetector", "STAT_HISTOGRAM", "THRESHOLD_METHODS"]
 #: The fixed grid on which change statistics (>= 0) are histogrammed.
 STAT_HISTOGRAM = Histogram(0.0, 1e7, 8192, scale="log1p", unit=1e-4)
 
-THRESHOLD_METHODS = ("far", "otsu", "kittler")
+THRESHOLD_METHODS = ("far", "otsu", "kittler", "bimodal")
 
 
 class StatisticDetector(Detector):
@@ -73,7 +77,7 @@ class StatisticDetector(Detector):
 
     Parameters
     ----------
-    threshold : {"far", "otsu", "kittler"} or float
+    threshold : {"far", "otsu", "kittler", "bimodal"} or float
         How to cut the statistic (see the module docs).
     far : float
         Requested false-alarm rate for ``threshold="far"`` (share of no-change
@@ -174,12 +178,13 @@ class StatisticDetector(Detector):
             null = None
         if isinstance(t, int | float):
             cut = float(t) ** self.null_power
-        elif t in ("otsu", "kittler"):
+        elif t in ("otsu", "kittler", "bimodal"):
             # on the statistic itself (not its power): the classic cuts are scale-dependent
             stat_hist = (counts, Histogram(0.0, 1.0, STAT_HISTOGRAM.nbins),
                          STAT_HISTOGRAM.centers ** (1 / self.null_power))
-            fn = threshold_otsu if t == "otsu" else threshold_kittler
-            cut = fn(hist=stat_hist) ** self.null_power
+            fns = {"otsu": [threshold_otsu], "kittler": [threshold_kittler],
+                   "bimodal": [threshold_otsu, threshold_kittler]}[t]
+            cut = max(fn(hist=stat_hist) for fn in fns) ** self.null_power
         elif self.params["null_family"] == "empirical":
             cut = STAT_HISTOGRAM.quantile(counts, 1 - float(self.params["far"]))
         elif null is None:

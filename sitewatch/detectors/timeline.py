@@ -39,6 +39,14 @@ old state (``last_unchanged``) and the first of the new one (``first_epoch``);
 :mod:`sitewatch.detectors.timeline_events` narrows it with the pixel's
 neighbours.
 
+**Block by block.** Every pixel's result depends only on its own observations
+and on :class:`TimelineParams` (the detector's threshold, the observation noise):
+fit those once for the site (``sitewatch.pipeline.timeline.fit_timeline``, or
+from a sample of blocks), call :func:`pixel_history` on each block (any cut, no
+halo), stitch the 2-D results, then run the spatial steps (minimum mapping
+unit, :func:`~sitewatch.detectors.timeline_events.refine_dates`, events) on the
+stitched maps. The answer is the one of the whole-array call (tested).
+
 References
 ----------
 D. V. Hinkley, "Inference about the change-point in a sequence of random
@@ -258,12 +266,14 @@ def _chunk(layers: Sequence[np.ndarray | None], valid: np.ndarray | None, rows: 
     return x, v
 
 
-def first_last_clear(stack: StackLike, valid: np.ndarray | None = None
+def first_last_clear(stack: StackLike, valid: np.ndarray | None = None, *, count: int = 1
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Each pixel's first and last clear observation: the two-date problem of the series.
+    """Each pixel's early and late state: the two-date problem of the series.
 
-    The two-date detector run on this pair gives the timeline its threshold
-    (and the two-date baseline to compare with).
+    The mean of each pixel's first ``count`` and of its last ``count`` clear
+    observations (fewer where the pixel has fewer than ``2 * count``: half of
+    them each). The two-date detector run on this pair gives the timeline its
+    threshold; with ``count=1`` it is also the two-date baseline to compare with.
 
     Returns
     -------
@@ -273,30 +283,45 @@ def first_last_clear(stack: StackLike, valid: np.ndarray | None = None
     Examples
     --------
     >>> import numpy as np
-    >>> s = np.arange(4, dtype="float32").reshape(4, 1, 1, 1); s[0] = np.nan
+    >>> s = np.arange(6, dtype="float32").reshape(6, 1, 1, 1); s[0] = np.nan
     >>> [float(a[0, 0, 0]) for a in first_last_clear(s)]
-    [1.0, 3.0]
+    [1.0, 5.0]
+    >>> [float(a[0, 0, 0]) for a in first_last_clear(s, count=2)]
+    [1.5, 4.5]
     """
     layers, (t, b, m, n) = as_stack(stack, valid)
-    first = np.full((b, m, n), np.nan, "float32")
-    last = np.full((b, m, n), np.nan, "float32")
-    seen = np.zeros((m, n), "int32")
+    masks: list[np.ndarray | None] = []
+    total = np.zeros((m, n), "int32")
     for i, layer in enumerate(layers):
         if layer is None:
+            masks.append(None)
             continue
         ok = np.isfinite(layer).all(axis=0)
         if valid is not None:
             ok &= np.asarray(valid[i], bool)
-        np.copyto(first, layer, where=(ok & (seen == 0))[None])
-        np.copyto(last, layer, where=ok[None])
-        seen += ok
-    first[:, seen < 2] = np.nan
-    last[:, seen < 2] = np.nan
-    return first, last
+        masks.append(ok)
+        total += ok
+    each = np.clip(np.minimum(count, total // 2), 1, None)
+    ends = []
+    for order in (range(t), range(t - 1, -1, -1)):
+        acc = np.zeros((b, m, n), "float32")
+        seen = np.zeros((m, n), "int32")
+        for i in order:
+            layer, ok = layers[i], masks[i]
+            if layer is None or ok is None:
+                continue
+            take = ok & (seen < each)
+            np.add(acc, layer, out=acc, where=take[None])
+            seen += take
+        with np.errstate(invalid="ignore", divide="ignore"):
+            acc /= seen
+        acc[:, total < 2] = np.nan
+        ends.append(acc)
+    return ends[0], ends[1]
 
 
 def estimate_noise_var(stack: StackLike, valid: np.ndarray | None = None, *,
-                       sample: int = 100_000, seed: int = 0) -> float:
+                       sample: int = 20_000, seed: int = 0) -> float:
     """Variance of one clear observation around its state, summed over bands.
 
     From the squared distances between consecutive clear observations of the
@@ -361,10 +386,11 @@ def _ssum(d: np.ndarray) -> np.ndarray:
 
 def _best_split(xz: np.ndarray, v: np.ndarray, sq: np.ndarray,
                 bounds: tuple[np.ndarray, np.ndarray] | None, min_before: int,
-                min_after: int) -> dict[str, np.ndarray]:
+                min_after: int, *, centred: bool = False) -> dict[str, np.ndarray]:
     """Likelihood-ratio best split of each pixel's clear observations in [lo, hi).
 
-    ``xz`` is zero where ``v`` is False; ``bounds=None`` means the whole series.
+    ``xz`` is zero where ``v`` is False; ``bounds=None`` means the whole series;
+    ``centred`` says the clear observations of each pixel sum to zero (one pass less).
     """
     t, b, p = xz.shape
     if bounds is None:
@@ -384,8 +410,9 @@ def _best_split(xz: np.ndarray, v: np.ndarray, sq: np.ndarray,
         ia, ib = 1 / na, 1 / nb
         # |mean_a - mean_b|^2 = |tot ia - sb (ia + ib)|^2, expanded to avoid a (t, b, p) temporary
         c = ia + ib
-        s2 = (_ssum(tot)[None] * ia * ia - 2 * ia * c * np.einsum("bp,tbp->tp", tot, sb)
-              + c * c * _ssum(sb))
+        s2 = c * c * _ssum(sb)
+        if not centred:
+            s2 += _ssum(tot)[None] * ia * ia - 2 * ia * c * np.einsum("bp,tbp->tp", tot, sb)
         w2 = nb * na / np.maximum(n, 1)[None] * s2
     cand = seg[1:] & (nb >= min_before) & (na >= min_after)
     w2 = np.where(cand, w2, -1.0)
@@ -449,13 +476,16 @@ def _spikes(xz: np.ndarray, v: np.ndarray, thr: float) -> np.ndarray:
     nxt = np.zeros_like(xz)
     has_prev = np.zeros((t, p), bool)
     has_next = np.zeros((t, p), bool)
+    vf = v.astype(xz.dtype)
     for i in range(1, t):  # the previous clear observation of each epoch
-        np.copyto(prev[i], prev[i - 1])
-        np.copyto(prev[i], xz[i - 1], where=v[i - 1][None])
+        np.subtract(xz[i - 1], prev[i - 1], out=prev[i])
+        prev[i] *= vf[i - 1]
+        prev[i] += prev[i - 1]
         has_prev[i] = has_prev[i - 1] | v[i - 1]
     for i in range(t - 2, -1, -1):
-        np.copyto(nxt[i], nxt[i + 1])
-        np.copyto(nxt[i], xz[i + 1], where=v[i + 1][None])
+        np.subtract(xz[i + 1], nxt[i + 1], out=nxt[i])
+        nxt[i] *= vf[i + 1]
+        nxt[i] += nxt[i + 1]
         has_next[i] = has_next[i + 1] | v[i + 1]
     t2 = thr * thr
     return (v & has_prev & has_next & (_ssum(xz - prev) > t2) & (_ssum(xz - nxt) > t2)
@@ -473,7 +503,13 @@ _FIELDS = ("k", "dist", "z", "share", "nb", "na", "nfar")
 
 def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams) -> dict[str, np.ndarray]:
     t, b, p = x.shape
-    xz = x  # zero where v is False
+    # centre each pixel on its mean clear spectrum (in place; zero stays where v is False):
+    # the sums of the split statistic stay small, so float32 does not cancel
+    vf = v.astype("float32")
+    centre = np.einsum("tbp,tp->bp", x, vf) / np.maximum(vf.sum(axis=0), 1)
+    for i in range(t):
+        x[i] -= centre * vf[i]
+    xz = x
     sq = _ssum(xz)
     vw = v.copy()
     out: dict[str, np.ndarray] = {
@@ -493,28 +529,44 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams) -> dict[st
         out["mb"][:, a] = st["mb"][:, sel]
         out["ma"][:, a] = st["ma"][:, sel]
 
+    def subset(st: dict[str, np.ndarray], sel: np.ndarray) -> dict[str, np.ndarray]:
+        return {key: a[..., sel] for key, a in st.items()}
+
     # 1. best split of every pixel. Where it moved more than the threshold, one-epoch
     #    excursions whose neighbours agree are transients (gaps), and so is a first new
     #    observation that does not last; those pixels are looked at again.
-    st = _best_split(xz, vw, sq, None, prm.min_before, pers + 1)
-    todo = np.flatnonzero(st["ok"] & (st["dist"] > prm.threshold))
+    st_all = _best_split(xz, vw, sq, None, prm.min_before, pers + 1, centred=True)
+    todo = np.flatnonzero(st_all["ok"] & (st_all["dist"] > prm.threshold))
+    st = subset(st_all, todo)
     if todo.size:
         xs = np.take(xz, todo, axis=2)
         spikes = _spikes(xs, vw[:, todo], prm.threshold)
-        vw[:, todo] &= ~spikes
-    for _ in range(max(prm.max_rounds, 1)):
+        redo = spikes.any(axis=0)
+        if redo.any():  # the split of pixels with transients set aside
+            vw[:, todo] &= ~spikes
+            xr = np.take(xs, np.flatnonzero(redo), axis=2)
+            vr = vw[:, todo[redo]]
+            xr *= vr[:, None]
+            new = _best_split(xr, vr, _ssum(xr), None, prm.min_before, pers + 1)
+            for key in st:
+                st[key][..., redo] = new[key]
+    for rnd in range(max(prm.max_rounds, 1)):
         if todo.size == 0:
             break
-        xs = np.take(xz, todo, axis=2)
-        vs = vw[:, todo]
-        xs *= vs[:, None]
-        st = _best_split(xs, vs, _ssum(xs), None, prm.min_before, pers + 1)
+        if rnd:
+            xs = np.take(xz, todo, axis=2)
+            vs = vw[:, todo]
+            xs *= vs[:, None]
+            st = _best_split(xs, vs, _ssum(xs), None, prm.min_before, pers + 1)
+        else:
+            vs = vw[:, todo]
+            xs *= vs[:, None]
         z, cand = _significant(st, prm)
         if not cand.any():
             break
         sel = np.flatnonzero(cand)
         idx = todo[sel]
-        sub = {key: a[..., sel] for key, a in st.items()}
+        sub = subset(st, sel)
         cf = _confirm(np.take(xs, sel, axis=2), vs[:, sel], sub["k"], sub["mb"], sub["ma"],
                       prm)
         record(idx[cf["ok"]], cf["ok"], sub, z[sel], cf)
@@ -555,6 +607,8 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams) -> dict[st
         n = seg.sum(axis=0)
         out["ma"][:, idx] = np.einsum("tbp,tp->bp", xs, seg.astype("float32")) / n
         out["na"][idx] = n
+    out["mb"] += centre
+    out["ma"] += centre
     tidx = np.arange(t)[:, None]
     k = out["k"]
     out["last"] = np.where(vw & (tidx < k[None]), tidx, -1).max(axis=0)

@@ -13,7 +13,7 @@ with the rest of their region. A pixel never gets a date outside its own
 interval.
 
 :func:`timeline_events` then cuts the changed pixels into **events**:
-connected regions that changed in the same epoch, each with the window
+connected regions (8-connected) that changed in the same epoch, each with the window
 between the last epoch any part of it was seen unchanged and the epoch it was
 first seen changed, its type, area (geodesic m²) and polygon.
 
@@ -32,12 +32,19 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import shapely
 from affine import Affine
+from pyproj import CRS, Transformer
+from rasterio import features
 from scipy import ndimage
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 from skimage import measure
 
-from sitewatch.detectors.polygons import Region, regions_from_mask
+from sitewatch.detectors.polygons import Region
 from sitewatch.errors import DataError
+from sitewatch.raster import pixel_area_m2
+from sitewatch.types import ChangeType
 
 __all__ = ["refine_dates", "absorb_slivers", "timeline_events"]
 
@@ -164,8 +171,11 @@ def absorb_slivers(date: np.ndarray, last_unchanged: np.ndarray, min_pixels: int
 def timeline_events(date: np.ndarray, transform: Affine, crs: Any, *,
                     last_unchanged: np.ndarray, change_type: np.ndarray | None = None,
                     confidence: np.ndarray | None = None, magnitude: np.ndarray | None = None,
-                    min_area_m2: float = 0.0, connectivity: int = 8) -> list[Region]:
+                    min_area_m2: float = 0.0) -> list[Region]:
     """Connected regions that changed in the same epoch, as polygons with their window.
+
+    Regions are 8-connected; polygons are traced with :func:`rasterio.features.shapes`
+    in one pass over all events, areas are the sums of the pixels' geodesic areas.
 
     Parameters
     ----------
@@ -200,44 +210,63 @@ def timeline_events(date: np.ndarray, transform: Affine, crs: Any, *,
     [(2, 1, 600), (5, 4, 400)]
     """
     date = np.asarray(date)
-    last = np.asarray(last_unchanged)
-    events: list[Region] = []
-    for e in np.unique(date[date >= 0]):
-        mask = date == e
-        rows = np.flatnonzero(mask.any(axis=1))
-        cols = np.flatnonzero(mask.any(axis=0))
-        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        win = (slice(r0, r1), slice(c0, c1))
-        sub = mask[win]
+    labels = measure.label(date, background=-1, connectivity=2).astype("int32")
+    n = int(labels.max())
+    if n == 0:
+        return []
+    flat = labels.ravel()
+    idx = np.arange(1, n + 1)
+    area = np.broadcast_to(pixel_area_m2(transform, crs, date.shape), date.shape).ravel()
+    pixels = np.bincount(flat, minlength=n + 1)
+    areas = np.bincount(flat, weights=area, minlength=n + 1)
+    epoch = np.full(n + 1, -1, "int64")
+    epoch[flat] = date.ravel()
+    after = np.asarray(ndimage.maximum(np.asarray(last_unchanged), labels, idx), "int64")
+    if change_type is not None:
+        k = int(max(ChangeType)) + 1
+        ct = np.asarray(change_type).astype("int64").ravel()
+        hist = np.bincount(flat * k + ct, minlength=(n + 1) * k).reshape(n + 1, k)
+        hist[:, 0] = 0
+        types = np.where(hist.max(axis=1) > 0, hist.argmax(axis=1), int(ChangeType.OTHER))
+    else:
+        types = np.full(n + 1, int(ChangeType.OTHER))
 
-        def crop(a: np.ndarray | None, win: tuple[slice, slice] = win) -> np.ndarray | None:
-            return None if a is None else np.asarray(a)[win]
+    def mean_of(values: np.ndarray | None) -> np.ndarray | None:
+        if values is None:
+            return None
+        v = np.asarray(values, "float64").ravel()
+        ok = np.isfinite(v)
+        s = np.bincount(flat[ok], weights=v[ok], minlength=n + 1)
+        c = np.bincount(flat[ok], minlength=n + 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return s / c
 
-        regs = regions_from_mask(sub, transform @ Affine.translation(c0, r0), crs,
-                                 magnitude=crop(magnitude), probability=crop(confidence),
-                                 change_type=crop(change_type), min_area_m2=min_area_m2,
-                                 connectivity=connectivity)
-        if not regs:
-            continue
-        labels, _ = ndimage.label(sub, structure=_EIGHT if connectivity == 8 else None)
-        lsub = last[win]
-        # Region ids were renumbered; find each one's label from a pixel inside it
-        after_by_label = ndimage.maximum(lsub, labels, np.arange(1, labels.max() + 1))
-        for r in regs:
-            lab = _label_of(r, labels, transform @ Affine.translation(c0, r0))
-            r.stats["epoch"] = int(e)
-            r.stats["after_epoch"] = int(after_by_label[lab - 1]) if lab else -1
-        events.extend(regs)
+    conf, mag = mean_of(confidence), mean_of(magnitude)
+    keep = areas >= min_area_m2
+    keep[0] = False
+    parts: dict[int, list[BaseGeometry]] = {}
+    for geom, value in features.shapes(labels, mask=keep[labels], transform=transform,
+                                       connectivity=8):
+        parts.setdefault(int(value), []).append(shape(geom))
+    labs = np.array(sorted(parts), "int64")
+    if labs.size == 0:
+        return []
+    geoms = np.array([p[0] if len(p) == 1 else shapely.union_all(p)
+                      for p in (parts[int(lab)] for lab in labs)], dtype=object)
+    to_ll = Transformer.from_crs(CRS.from_user_input(crs), "EPSG:4326", always_xy=True)
+    geoms_ll = shapely.transform(geoms, lambda x, y: to_ll.transform(x, y), interleaved=False)
+    cents = shapely.centroid(geoms_ll)
+    events = []
+    for lab, g, g_ll, c in zip(labs, geoms, geoms_ll, cents, strict=True):
+        stats: dict[str, Any] = {"epoch": int(epoch[lab]), "after_epoch": int(after[lab - 1])}
+        if mag is not None:
+            stats["mean_magnitude"] = float(mag[lab])
+        if conf is not None:
+            stats["mean_probability"] = float(conf[lab])
+        events.append(Region(int(lab), g, g_ll, float(areas[lab]), int(pixels[lab]),
+                             (float(shapely.get_x(c)), float(shapely.get_y(c))),
+                             int(types[lab]), stats))
+    events.sort(key=lambda r: (r.stats["epoch"], -r.area_m2))
     for i, r in enumerate(events, start=1):
         r.id = i
     return events
-
-
-def _label_of(region: Region, labels: np.ndarray, transform: Affine) -> int:
-    """The connected-component label under a region (from a point inside its polygon)."""
-    pt = region.geometry.representative_point()
-    col, row = ~transform @ (pt.x, pt.y)
-    r, c = int(np.floor(row)), int(np.floor(col))
-    if 0 <= r < labels.shape[0] and 0 <= c < labels.shape[1]:
-        return int(labels[r, c])
-    return 0

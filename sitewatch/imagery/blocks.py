@@ -51,7 +51,7 @@ from sitewatch.attribution import copernicus_attribution
 from sitewatch.errors import CorruptFileError, DataError
 from sitewatch.raster import Provenance, normalize_crs
 
-__all__ = ["RowBlock", "row_blocks", "PairReader", "ScratchArray", "scratch_to_cog",
+__all__ = ["RowBlock", "row_blocks", "PairReader", "StackReader", "ScratchArray", "scratch_to_cog",
            "file_tile_rows"]
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,36 @@ def file_tile_rows(path: str | os.PathLike[str]) -> int:
     return _file_info(path).block_rows
 
 
+def _read_raw(src: Any, info: _FileInfo, bands: Sequence[str], r0: int, r1: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Raw (B, rows, N) pixels of the named bands and the (rows, N) valid mask."""
+    idx = [info.names.index(n) + 1 for n in bands]
+    win = Window(0, r0, info.shape[1], r1 - r0)
+    try:
+        raw = src.read(idx, window=win)
+        ok = np.ones(raw.shape[1:], bool)
+        if info.per_dataset_mask:
+            ok &= src.dataset_mask(window=win) > 0
+    except RasterioError as err:
+        raise CorruptFileError(f"{info.path} rows {r0}-{r1} cannot be decoded ({err}); "
+                               "the file is damaged: fetch it again") from err
+    nodata = info.nodata
+    if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+        ok &= (raw != nodata).all(axis=0)
+    return raw, ok
+
+
+def _convert(raw: np.ndarray, ok: np.ndarray, info: _FileInfo) -> np.ndarray:
+    """float32 reflectance: integers times the scale; NaN where not ``ok`` or not finite."""
+    if info.integer:
+        data = raw.astype("float32") * np.float32(info.scale)
+    else:
+        data = raw.astype("float32", copy=False)
+        ok = ok & np.isfinite(data).all(axis=0)
+    data[:, ~ok] = np.nan
+    return data
+
+
 class PairReader:
     """Reads row blocks of a before/after pair of files on one grid.
 
@@ -200,33 +230,6 @@ class PairReader:
             self._opened.append(ds)
         return ds  # type: ignore[no-any-return]
 
-    def _read_raw(self, src: Any, info: _FileInfo, r0: int, r1: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-        idx = [info.names.index(n) + 1 for n in self.bands]
-        win = Window(0, r0, info.shape[1], r1 - r0)
-        try:
-            raw = src.read(idx, window=win)
-            ok = np.ones(raw.shape[1:], bool)
-            if info.per_dataset_mask:
-                ok &= src.dataset_mask(window=win) > 0
-        except RasterioError as err:
-            raise CorruptFileError(f"{info.path} rows {r0}-{r1} cannot be decoded ({err}); "
-                                   "the file is damaged: fetch it again") from err
-        nodata = info.nodata
-        if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
-            ok &= (raw != nodata).all(axis=0)
-        return raw, ok
-
-    @staticmethod
-    def _convert(raw: np.ndarray, ok: np.ndarray, info: _FileInfo) -> np.ndarray:
-        if info.integer:
-            data = raw.astype("float32") * np.float32(info.scale)
-        else:
-            data = raw.astype("float32", copy=False)
-            ok = ok & np.isfinite(data).all(axis=0)
-        data[:, ~ok] = np.nan
-        return data
-
     def enable_cache(self, folder: str | os.PathLike[str]) -> None:
         """Keep the decoded pixels of every block read from now on in scratch files.
 
@@ -250,14 +253,14 @@ class PairReader:
         if cache is not None and from_cache:
             bands, ok_arr = cache[tag]
             raw = np.stack([b.read_rows(r0, r1) for b in bands])
-            return self._convert(raw, ok_arr.read_rows(r0, r1).view(bool), info)
-        raw, ok = self._read_raw(src, info, r0, r1)
+            return _convert(raw, ok_arr.read_rows(r0, r1).view(bool), info)
+        raw, ok = _read_raw(src, info, self.bands, r0, r1)
         if cache is not None:
             bands, ok_arr = cache[tag]
             for i, b in enumerate(bands):
                 b.write_rows(r0, raw[i])
             ok_arr.write_rows(r0, ok)
-        return self._convert(raw, ok, info)
+        return _convert(raw, ok, info)
 
     def read(self, block: RowBlock) -> tuple[np.ndarray, np.ndarray]:
         """(before, after) float32 (B, rows, N) of the block's read rows; NaN = missing."""
@@ -397,3 +400,76 @@ def scratch_to_cog(arrays: Sequence[ScratchArray], dest: str | os.PathLike[str],
     finally:
         tmp.unlink(missing_ok=True)
     return dest
+
+
+class StackReader:
+    """Reads the same rows of a series of files on one grid (epoch composites, counts).
+
+    Parameters
+    ----------
+    paths : sequence of path-like or None
+        One file per epoch; None for a gap.
+
+    Each thread gets its own open datasets. Pixels are read as
+    :class:`PairReader` reads them (float32, NaN where missing) or raw.
+    """
+
+    def __init__(self, paths: Sequence[str | os.PathLike[str] | None]) -> None:
+        self.infos = [None if p is None else _file_info(p) for p in paths]
+        present = [i for i in self.infos if i is not None]
+        if not present:
+            raise DataError("every epoch is a gap: no file to read")
+        ref = present[0]
+        for info in present[1:]:
+            if info.crs != ref.crs or info.shape != ref.shape or \
+                    not info.transform.almost_equals(ref.transform):
+                raise DataError(f"{info.path} is on another grid than {ref.path}: build all "
+                                "epochs on the site's grid")
+        self.shape, self.transform, self.crs = ref.shape, ref.transform, ref.crs
+        self._local = threading.local()
+        self._opened: list[Any] = []
+
+    def _ds(self, i: int) -> Any:
+        ds = getattr(self._local, "ds", None)
+        if ds is None:
+            ds = self._local.ds = {}
+        if i not in ds:
+            info = self.infos[i]
+            assert info is not None
+            ds[i] = rasterio.open(info.path)
+            self._opened.append(ds[i])
+        return ds[i]
+
+    def read(self, i: int, r0: int, r1: int, bands: Sequence[str] | None = None
+             ) -> np.ndarray | None:
+        """(B, rows, N) float32 of file ``i`` (NaN where missing); None for a gap."""
+        info = self.infos[i]
+        if info is None:
+            return None
+        names = tuple(bands) if bands is not None else info.names
+        missing = [n for n in names if n not in info.names]
+        if missing:
+            raise DataError(f"{info.path} has no band {', '.join(missing)}")
+        raw, ok = _read_raw(self._ds(i), info, names, r0, r1)
+        return _convert(raw, ok, info)
+
+    def read_raw(self, i: int, r0: int, r1: int) -> np.ndarray | None:
+        """(rows, N) first band of file ``i`` as stored (e.g. clear counts); None for a gap."""
+        info = self.infos[i]
+        if info is None:
+            return None
+        return self._ds(i).read(1, window=Window(0, r0, info.shape[1], r1 - r0))  # type: ignore[no-any-return]
+
+    def band_names(self, i: int) -> tuple[str, ...]:
+        info = self.infos[i]
+        return () if info is None else info.names
+
+    def provenance(self, i: int) -> Provenance | None:
+        info = self.infos[i]
+        return None if info is None else info.provenance
+
+    def close(self) -> None:
+        for ds in self._opened:
+            ds.close()
+        self._opened = []
+        self._local = threading.local()

@@ -55,9 +55,9 @@ import rasterio
 from sitewatch._version import __version__
 from sitewatch.atomic import atomic_write_text
 from sitewatch.attribution import copernicus_attribution
-from sitewatch.detectors.base import check_pair
+from sitewatch.detectors.base import MAX_PASSES, Detector, check_pair
 from sitewatch.detectors.partial import merge_partials
-from sitewatch.detectors.registry import resolve_detector
+from sitewatch.detectors.registry import DEFAULT_DETECTOR, get_detector, resolve_detector
 from sitewatch.errors import DetectorError
 from sitewatch.imagery.blocks import (
     PairReader,
@@ -71,8 +71,9 @@ from sitewatch.pipeline.blockregions import RegionTracer
 from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2
 from sitewatch.pipeline.protocol import apply_block, create_block_detector
 from sitewatch.raster import Provenance, pixel_area_m2
+from sitewatch.types import ChangeMap
 
-__all__ = ["BlockwiseResult", "detect_change_files"]
+__all__ = ["BlockwiseResult", "detect_change_files", "detect_change_arrays", "fit_blocks"]
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,116 @@ def _ordered(pool: ThreadPoolExecutor | None, fn: Callable[[RowBlock], T],
         yield res
 
 
+BlockReader = Callable[[RowBlock], tuple[np.ndarray, np.ndarray]]
+
+
+def fit_blocks(det: Detector, read: BlockReader, blocks: Sequence[RowBlock], cols: int,
+               pool: ThreadPoolExecutor | None, *, window: int = 4,
+               max_passes: int = MAX_PASSES) -> tuple[dict[str, Any], int]:
+    """Fit a detector pass by pass over blocks; partials merged in block order.
+
+    The same as :meth:`sitewatch.detectors.base.Detector.fit` on the blocks, with
+    blocks read (and their statistics computed) on the pool's threads. Halo rows of a
+    block give context to the statistics but are never counted.
+
+    Returns
+    -------
+    (state, passes)
+    """
+    state = det.initial_state()
+    passes = 0
+    while not det.fit_done(state):
+        if passes >= max_passes:
+            raise DetectorError(f"{det.name}: fit did not finish in {max_passes} passes")
+
+        def stats(b: RowBlock, st: dict[str, Any] = state) -> Any:
+            core = np.zeros((b.read1 - b.read0, cols), bool)
+            core[b.core] = True
+            bef, aft, ok = check_pair(*read(b), core)
+            return det.block_stats(st, bef, aft, ok) if ok.any() else None
+
+        state = det.end_pass(state, merge_partials(_ordered(pool, stats, blocks, window)))
+        passes += 1
+        state["pass"] = state.get("pass", 0) + 1
+    return state, passes
+
+
+def _aligned_blocks(det: Detector, rows: int, block_rows: int) -> list[RowBlock]:
+    align = max(1, int(det.block_align))  # pooling grids: block offsets multiples of this
+    block_rows = -(-block_rows // align) * align
+    halo = -(-int(det.halo) // align) * align
+    return row_blocks(rows, block_rows, halo=halo)
+
+
+def detect_change_arrays(before: np.ndarray, after: np.ndarray, *, method: str | None = None,
+                         valid: np.ndarray | None = None, band_names: Sequence[str] = (),
+                         pixel_size_m: float = 10.0, block_pixels: int = 65536,
+                         threads: int = 2, **params: Any) -> ChangeMap:
+    """A detector on whole (B, M, N) arrays, computed block by block on ``threads`` threads.
+
+    The same change map as the detector's in-memory path
+    (``get_detector(method)(before, after, ...)``), but each pass works on blocks of
+    about ``block_pixels`` pixels (cache-sized) spread over threads.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> b = rng.normal(0.2, 0.02, (4, 60, 50)).astype("float32"); a = b.copy()
+    >>> a[:, 10:20, 10:20] += 0.3
+    >>> cm = detect_change_arrays(b, a, method="cva", block_pixels=500)
+    >>> whole = get_detector("cva")(b, a)
+    >>> bool((cm.mask == whole.mask).all()), cm.threshold == whole.threshold
+    (True, True)
+    """
+    if method is None and band_names:  # the default, or its fallback for these bands (logged)
+        info, params = resolve_detector(None, tuple(band_names), params)
+    else:
+        info = get_detector(method or DEFAULT_DETECTOR)
+    name = info.name
+    det = create_block_detector(name, band_names=tuple(band_names) or info.bands,
+                                pixel_size_m=pixel_size_m, **params)
+    b, a, ok = check_pair(before, after, valid)
+    if not ok.any():
+        raise DetectorError("no pixel is valid on both dates: every pixel is cloud or no-data")
+    rows, cols = ok.shape
+    blocks = _aligned_blocks(det, rows, max(1, block_pixels // cols))
+
+    def read(blk: RowBlock) -> tuple[np.ndarray, np.ndarray]:
+        r = slice(blk.read0, blk.read1)
+        bb, aa = b[:, r], a[:, r]
+        miss = ~ok[r]
+        if miss.any():  # the caller's valid mask, as NaN (check_pair reads it back)
+            bb, aa = bb.copy(), aa.copy()
+            bb[:, miss] = np.nan
+        return bb, aa
+
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    try:
+        state, _ = fit_blocks(det, read, blocks, cols, pool, window=2 * threads)
+
+        def apply(blk: RowBlock) -> ChangeMap:
+            bb, aa, okb = check_pair(*read(blk))
+            return det.apply(state, bb, aa, okb)
+
+        parts = list(_ordered(pool, apply, blocks, 2 * threads))
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+    def stitch(field: str) -> np.ndarray | None:
+        arrs = [getattr(cm, field) for cm in parts]
+        if any(x is None for x in arrs):
+            return None
+        return np.concatenate([x[blk.core] for x, blk in zip(arrs, blocks, strict=True)])
+
+    first = parts[0]
+    mag, mask = stitch("magnitude"), stitch("mask")
+    assert mag is not None and mask is not None
+    return ChangeMap(magnitude=mag, mask=mask, method=first.method,
+                     probability=stitch("probability"), change_type=stitch("change_type"),
+                     valid=stitch("valid"), threshold=first.threshold, params=first.params)
+
+
 def _scratch_dtypes(cm_fields: Sequence[str]) -> dict[str, str]:
     types = {"magnitude": "float32", "probability": "float32", "change_type": "uint8"}
     return {k: types[k] for k in cm_fields}
@@ -143,7 +254,7 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
                         min_area_m2: float = DEFAULT_MIN_AREA_M2,
                         bands: Sequence[str] | None = None, block_rows: int | None = None,
                         threads: int = 2, scratch_dir: str | os.PathLike[str] | None = None,
-                        compress_level: int = 6, **params: Any) -> BlockwiseResult:
+                        compress_level: int = 1, **params: Any) -> BlockwiseResult:
     """Detect change between two large raster files in bounded memory.
 
     Parameters
@@ -163,8 +274,8 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
     bands : sequence of str, optional
         Bands to use (default: the detector's, else every band both files have).
     block_rows : int, optional
-        Rows per block (default: the files' tile height, 512 for COGs). Memory grows
-        with ``block_rows x columns x bands x threads``.
+        Rows per block (default: half the files' tile height, 256 for COGs). Memory
+        grows with ``block_rows x columns x bands x threads``.
     threads : int
         Blocks processed at once.
     scratch_dir : path-like, optional
@@ -172,7 +283,7 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
         about 11 bytes per pixel, plus the decoded pair when the detector needs more
         than one pass.
     compress_level : int
-        DEFLATE level of the output COGs.
+        DEFLATE level of the output COGs (1: fast; the pixels are the same at any level).
     **params
         The detector's own parameters (e.g. ``threshold=``).
 
@@ -190,11 +301,8 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
     rows, cols = reader.shape
     res_m = float(np.sqrt(np.median(pixel_area_m2(reader.transform, reader.crs, reader.shape))))
     det = create_block_detector(name, band_names=reader.bands, pixel_size_m=res_m, **params)
-    block_rows = block_rows or file_tile_rows(before)
-    align = max(1, int(det.block_align))  # pooling grids: block offsets multiples of this
-    block_rows = -(-block_rows // align) * align
-    halo = -(-int(det.halo) // align) * align
-    blocks = row_blocks(rows, block_rows, halo=halo)
+    blocks = _aligned_blocks(det, rows, block_rows or max(1, file_tile_rows(before) // 2))
+    block_rows = blocks[0].height
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".sitewatch-blocks-",
@@ -203,26 +311,13 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
     window = 2 * max(threads, 1)
     scratch: dict[str, ScratchArray] = {}
     try:
-        with rasterio.Env(GDAL_CACHEMAX=256 * 2**20):
+        # GDAL decodes the tiles of a block on `threads` threads too; its cache keeps the
+        # tiles a block shares with the next (blocks smaller than tiles, halos)
+        with rasterio.Env(GDAL_CACHEMAX=384 * 2**20, GDAL_NUM_THREADS=str(max(threads, 1))):
             # 1. fit passes
-            state = det.initial_state()
-            passes = 0
-            if not det.fit_done(state):
+            if not det.fit_done(det.initial_state()):
                 reader.enable_cache(tmp)
-            while not det.fit_done(state):
-                if passes >= 200:
-                    raise DetectorError(f"{name}: fit did not finish in 200 passes")
-
-                def stats(b: RowBlock, st: dict[str, Any] = state) -> Any:
-                    core = np.zeros((b.read1 - b.read0, cols), bool)
-                    core[b.core] = True  # halo rows give context, never counts
-                    bef, aft, ok = check_pair(*reader.read(b), core)
-                    return det.block_stats(st, bef, aft, ok) if ok.any() else None
-
-                state = det.end_pass(state, merge_partials(_ordered(pool, stats, blocks,
-                                                                     window)))
-                passes += 1
-                state["pass"] = state.get("pass", 0) + 1
+            state, passes = fit_blocks(det, reader.read, blocks, cols, pool, window=window)
             timings["fit"] = time.perf_counter() - t_start
             # 2. apply pass: per-pixel arrays to scratch, mask labelled as it comes
             t0 = time.perf_counter()

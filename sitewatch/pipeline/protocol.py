@@ -58,5 +58,11 @@ def apply_block(det: Detector, state: dict[str, Any], before: np.ndarray, after:
     cm = det.apply(state, before, after, valid)
     names = det.band_names
     if cm.change_type is None and cm.mask.any() and all(n in names for n in INDEX_BANDS):
-        cm.change_type = classify_change(before, after, names, cm.mask)
+        # the rules are per pixel: type only the changed pixels (a few percent of a block)
+        rows, cols = np.nonzero(cm.mask)
+        codes = classify_change(before[:, rows, cols][:, :, None],
+                                after[:, rows, cols][:, :, None], names)
+        ct = np.zeros(cm.mask.shape, "uint8")
+        ct[rows, cols] = codes[:, 0]
+        cm.change_type = ct
     return cm

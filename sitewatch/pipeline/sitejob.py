@@ -1,5 +1,10 @@
 """One site of a watchlist: fetch, detect, timeline, figures, then a completion marker.
 
+The site's folder holds ``change/`` (change between the first and the last clear
+epochs: mask and magnitude COGs, regions as GeoJSON and CSV, figures, summary)
+and, with three clear epochs or more, ``timeline/`` (progress tables, events,
+first-change dates, progress chart), plus ``done.json``.
+
 :func:`run_site` is what a dask worker runs. It builds the site's outputs in a
 private work folder and moves the finished folder into place in one rename, with
 its marker ``done.json`` (written atomically) inside: a site folder with a marker
@@ -73,6 +78,8 @@ class SiteOutcome:
     regions: int = 0
     changed_area_m2: float = 0.0
     method: str = ""
+    events: int | None = None
+    notes: list[str] = field(default_factory=list)
     worker: str = ""
     folder: str = ""
 
@@ -104,7 +111,7 @@ def site_status(spec: WatchSite, out_root: str | os.PathLike[str]) -> SiteOutcom
 
 
 def _process(spec: WatchSite, work: Path) -> dict[str, Any]:
-    """Fetch the epochs, detect change between the first and last, write outputs."""
+    """Fetch the epochs; change between the first and last clear ones; the timeline."""
     source = get_source(spec.source, **spec.source_options)
     method = spec.method or None  # None: the default, or its fallback for the bands loaded
     bands = spec.bands or get_detector(method or DEFAULT_DETECTOR).bands or S2_LAND_BANDS
@@ -120,14 +127,32 @@ def _process(spec: WatchSite, work: Path) -> dict[str, Any]:
     assert before is not None and after is not None
     min_area = DEFAULT_MIN_AREA_M2 if spec.min_area_m2 is None else spec.min_area_m2
     result = detect_change(before, after, method=method, min_area_m2=min_area, site=spec.site)
+    command = ["sitewatch", "watch", f"(site {spec.id})"]
     write_change_outputs(result, work / "change", figure=bool(spec.formats),
                          formats=spec.formats or ("png",),
                          title=f"{spec.site.name}: change {used[0].label} to {used[-1].label}",
-                         command=["sitewatch", "watch", f"(site {spec.id})"])
-    return {"epochs": len(epochs), "epochs_used": len(used),
-            "dates": [",".join(before.dates), ",".join(after.dates)],
-            "regions": len(result.regions),
-            "changed_area_m2": round(result.changed_area_m2, 1), "method": result.change.method}
+                         command=command)
+    facts: dict[str, Any] = {
+        "epochs": len(epochs), "epochs_used": len(used),
+        "dates": [",".join(before.dates), ",".join(after.dates)],
+        "regions": len(result.regions), "changed_area_m2": round(result.changed_area_m2, 1),
+        "method": result.change.method, "notes": []}
+    if len(used) < 3:
+        facts["notes"].append(f"no timeline: {len(used)} clear epochs, a timeline needs 3 "
+                              "(a shorter cadence may give more)")
+        return facts
+    from sitewatch.pipeline.timeline import run_timeline
+    from sitewatch.pipeline.timeline_outputs import write_timeline_outputs
+
+    try:
+        tl = run_timeline(epochs, site=spec.site, min_area_m2=min_area)
+    except SitewatchError as err:  # the two-date change stands; say why no timeline
+        facts["notes"].append(f"no timeline: {err}")
+        return facts
+    write_timeline_outputs(tl, work / "timeline", figure=bool(spec.formats), command=command)
+    facts["events"] = len(tl.events)
+    facts["notes"] += [f"timeline: {n}" for n in tl.notes]
+    return facts
 
 
 def _move_into_place(work: Path, final: Path, trash_root: Path) -> None:

@@ -43,7 +43,9 @@ from sitewatch.detectors.postprocess import minimum_mapping_unit
 from sitewatch.detectors.registry import get_detector
 from sitewatch.detectors.timeline import (
     PixelHistory,
+    StackLike,
     TimelineParams,
+    as_stack,
     estimate_noise_var,
     first_last_clear,
     pixel_history,
@@ -56,10 +58,10 @@ from sitewatch.imagery.epochs import MANIFEST, Epoch, load_epochs, site_mask
 from sitewatch.imagery.sources.base import ImagerySource
 from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2
 from sitewatch.raster import Provenance, pixel_area_m2
-from sitewatch.types import ChangeType
+from sitewatch.types import ChangeMap, ChangeType
 
 __all__ = ["TimelineResult", "EpochSummary", "run_timeline", "site_timeline", "folder_timeline",
-           "default_persistence",
+           "fit_timeline", "default_persistence",
            "DEFAULT_CADENCE", "TIMELINE_DETECTOR", "REPORTED_TYPES"]
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,14 @@ log = logging.getLogger(__name__)
 DEFAULT_CADENCE = "quarter"
 #: Detector whose decision rule the timeline uses (its statistic is a spectral distance).
 TIMELINE_DETECTOR = "cva"
+#: Detectors whose statistic is the distance the timeline compares states with.
+DISTANCE_DETECTORS: tuple[str, ...] = ("cva",)
+#: How the timeline's detector cuts the early/late distance: the higher of Otsu's
+#: and Kittler-Illingworth's cuts, the one above the no-change bulk (Otsu alone split
+#: the bulk of the quarterly Slovenia series, Kittler alone the monthly one's lower
+#: tail); not a false-alarm quantile, which would cut into the change where much of
+#: a site changes (benchmarks/results/timeline*.md).
+TIMELINE_DETECTOR_PARAMS: dict[str, Any] = {"threshold": "bimodal"}
 #: Change types in the progress tables, in this order ("all" first).
 REPORTED_TYPES: tuple[ChangeType, ...] = (
     ChangeType.PAVING, ChangeType.CONSTRUCTION, ChangeType.ROOF, ChangeType.DEMOLITION,
@@ -163,6 +173,16 @@ class TimelineResult:
     @property
     def changed_area_m2(self) -> float:
         return self._area(self.changed)
+
+    @property
+    def confirmed(self) -> bool:
+        """Whether changes had to be confirmed by later epochs (persistence >= 1)."""
+        return int(self.params.get("persistence", 0)) >= 1
+
+    @property
+    def changed_phrase(self) -> str:
+        """"changed for good" or, without confirmation, "changed (not confirmed)"."""
+        return "changed for good" if self.confirmed else "changed (not confirmed)"
 
     @property
     def dates(self) -> list[str]:
@@ -345,6 +365,63 @@ def _summaries(epochs: Sequence[Epoch], valid: np.ndarray, site: np.ndarray,
     return out
 
 
+def fit_timeline(layers: StackLike, valid: np.ndarray | None, band_names: Sequence[str], *,
+                 method: str = TIMELINE_DETECTOR, threshold: float | None = None,
+                 persistence: int = 1, min_before: int = 2, z_min: float = 3.0,
+                 min_share: float = 0.5, relax: bool = True, pixel_size_m: float = 10.0
+                 ) -> tuple[TimelineParams, ChangeMap, list[str]]:
+    """The global parameters of a site's timeline, fitted once for all its blocks.
+
+    The detector runs on the mean of each pixel's first and last three clear
+    observations (the series' early and late states): its threshold becomes the
+    timeline's; the observation noise comes from consecutive clear observations.
+    A block runner fits these on the whole site (or a sample of it), then calls
+    :func:`~sitewatch.detectors.timeline.pixel_history` block by block with them.
+
+    Returns
+    -------
+    params : TimelineParams
+    two_date : ChangeMap
+        The detector's result on the early and late states.
+    notes : list of str
+        Rules relaxed for lack of clear epochs.
+    """
+    first, last = first_last_clear(layers, valid, count=3)
+    pair_ok = np.isfinite(first).all(axis=0)
+    if pair_ok.sum() < 2:
+        raise DataError("no pixel of the site was seen clear in two epochs: a timeline needs "
+                        "repeated clear views (widen the dates, or a shorter cadence)")
+    two = get_detector(method)(first, last, band_names=tuple(band_names), valid=pair_ok,
+                               pixel_size_m=pixel_size_m, **TIMELINE_DETECTOR_PARAMS)
+    thr = float(threshold) if threshold is not None else two.threshold
+    if thr is None or not np.isfinite(thr) or thr <= 0:
+        raise DetectorError(f"detector {method} gave no usable threshold ({thr}): pass "
+                            "threshold=")
+    noise = estimate_noise_var(layers, valid)
+    notes = []
+    if valid is not None:
+        clear = np.asarray(valid).sum(axis=0)
+    else:
+        clear = np.zeros(first.shape[1:], "int32")
+        for layer in as_stack(layers)[0]:
+            if layer is not None:
+                clear += np.isfinite(layer).all(axis=0)
+    max_clear = int(clear.max())
+    if relax and max_clear < min_before + persistence + 1:
+        new_pers = max(0, min(persistence, max_clear - 2))
+        new_before = max(1, min(min_before, max_clear - 1 - new_pers))
+        notes.append(f"only {max_clear} clear epoch(s) per pixel at most: a lasting change "
+                     f"needs {min_before} before and {persistence + 1} after; relaxed to "
+                     f"{new_before} before and {new_pers + 1} after"
+                     + (", so changes are not confirmed by later epochs" if new_pers == 0
+                        else ""))
+        log.warning(notes[-1])
+        persistence, min_before = new_pers, new_before
+    prm = TimelineParams(threshold=thr, noise_var=noise, persistence=persistence,
+                         min_before=min_before, z_min=z_min, min_share=min_share)
+    return prm, two, notes
+
+
 def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
                  method: str = TIMELINE_DETECTOR, bands: Sequence[str] | None = None,
                  persistence: int | None = None, min_before: int = 2, z_min: float = 3.0,
@@ -405,6 +482,10 @@ def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
     common = [b for b in ref.band_names
               if all(b in e.raster.band_names for e in present)]  # type: ignore[union-attr]
     info = get_detector(method)
+    if method not in DISTANCE_DETECTORS:
+        raise DetectorError(f"the timeline decides with a spectral distance between states; "
+                            f"detector {method!r} is not one: use --method "
+                            f"{' or '.join(DISTANCE_DETECTORS)}")
     use = tuple(bands) if bands else (info.bands or tuple(common))
     missing = [b for b in use if b not in common]
     if missing:
@@ -433,30 +514,13 @@ def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
     seen = valid.any(axis=0)
     summaries = _summaries(epochs, valid, inside, area)
 
-    first, last = first_last_clear(layers, valid)
-    pair_ok = np.isfinite(first).all(axis=0)
-    if pair_ok.sum() < 2:
-        raise DataError("no pixel of the site was seen clear in two epochs: a timeline needs "
-                        "repeated clear views (widen the dates, or a shorter cadence)")
-    two = info(first, last, band_names=use, valid=pair_ok,
-               pixel_size_m=float(np.sqrt(np.median(area))))
-    thr = float(threshold) if threshold is not None else two.threshold
-    if thr is None or not np.isfinite(thr) or thr <= 0:
-        raise DetectorError(f"detector {method} gave no usable threshold ({thr}): pass "
-                            "threshold=")
-    noise = estimate_noise_var(layers, valid)
-    max_clear = int(valid.sum(axis=0).max())
-    if relax and max_clear < min_before + persistence + 1:
-        new_pers = max(0, min(persistence, max_clear - 2))
-        new_before = max(1, min(min_before, max_clear - 1 - new_pers))
-        notes.append(f"only {max_clear} clear epoch(s) per pixel at most: a lasting change "
-                     f"needs {min_before} before and {persistence + 1} after; relaxed to "
-                     f"{new_before} before and {new_pers + 1} after, so changes are not "
-                     "confirmed by later epochs")
-        log.warning(notes[-1])
-        persistence, min_before = new_pers, new_before
-    prm = TimelineParams(threshold=thr, noise_var=noise, persistence=persistence,
-                         min_before=min_before, z_min=z_min, min_share=min_share)
+    # the detector's threshold from the series' early and late states (three clear
+    # observations each: states, not single scenes, are what the timeline compares)
+    prm, two, fit_notes = fit_timeline(layers, valid, use, method=method, threshold=threshold,
+                                       persistence=persistence, min_before=min_before,
+                                       z_min=z_min, min_share=min_share, relax=relax,
+                                       pixel_size_m=float(np.sqrt(np.median(area))))
+    notes += fit_notes
     hist = pixel_history(layers, prm, valid)
     changed = minimum_mapping_unit(hist.changed, min_area_m2, area)
     date = refine_dates(changed, hist.first_epoch, hist.last_unchanged)
@@ -471,14 +535,14 @@ def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
     provs = [e.raster.provenance for e in present]  # type: ignore[union-attr]
     prov = provs[0].merged(*provs[1:])
     two_mask = two.mask & inside
-    params = {"detector": method, "threshold": thr,
+    params = {"detector": method, "threshold": prm.threshold,
               "threshold_source": "given" if threshold is not None else
-              f"{method} on each pixel's first and last clear observation",
+              f"{method} on the mean of each pixel's first and last three clear observations",
               **prm.to_dict(), "min_area_m2": min_area_m2, "bands": list(use)}
     two_date = {"detector": method, "threshold": two.threshold,
                 "changed_area_m2": round(float(area[two_mask].sum()), 1),
-                "note": "the detector on each pixel's first and last clear observation, for "
-                        "comparison"}
+                "note": "the detector on the mean of each pixel's first and last three clear "
+                        "observations, for comparison"}
     log.info("timeline: %d epochs, %.0f m² changed in %d events", len(epochs),
              float(area[changed].sum()), len(events))
     return TimelineResult(summaries, transform, crs, shape, use, hist, changed, date, ctype,

@@ -170,7 +170,7 @@ def write_timeline_outputs(res: TimelineResult, out_dir: str | Path, *, figure: 
         share = area / res.site_area_m2 if res.site_area_m2 else 0.0
         fig = progress_chart(
             rows, title=title or f"{name}: changed area over time",
-            subtitle=(f"{area:,.0f} m² ({100 * share:.1f}% of the site) changed for good in "
+            subtitle=(f"{area:,.0f} m² ({100 * share:.1f}% of the site) {res.changed_phrase} in "
                       f"{len(res.events)} events, {res.epochs[0].label} to "
                       f"{res.epochs[-1].label}"),
             credit=res.attribution)

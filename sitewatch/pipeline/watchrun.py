@@ -84,14 +84,17 @@ class WatchReport:
 
     def table(self) -> str:
         """A plain-text table, one row per site."""
-        head = ("site", "status", "epochs", "dates", "regions", "changed m²", "time s", "note")
+        head = ("site", "status", "epochs", "dates", "regions", "changed m²", "events", "time s",
+                "note")
         rows = [head]
         for o in self.outcomes:
-            rows.append((o.id, o.status, f"{o.epochs_used}/{o.epochs}" if o.epochs else "-",
-                         " to ".join(o.dates) or "-", str(o.regions) if o.epochs else "-",
-                         f"{o.changed_area_m2:,.0f}" if o.epochs else "-",
-                         f"{o.seconds:.1f}" if o.status != "skipped" else "-",
-                         o.message if o.status == "failed" else ""))
+            ran = bool(o.epochs)
+            note = o.message if o.status == "failed" else "; ".join(o.notes)
+            rows.append((o.id, o.status, f"{o.epochs_used}/{o.epochs}" if ran else "-",
+                         " to ".join(o.dates) or "-", str(o.regions) if ran else "-",
+                         f"{o.changed_area_m2:,.0f}" if ran else "-",
+                         str(o.events) if o.events is not None else "-",
+                         f"{o.seconds:.1f}" if o.status != "skipped" else "-", note))
         widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) +
                  (f"  {r[-1]}" if r[-1] else "") for r in rows]
@@ -114,6 +117,7 @@ class WatchReport:
         for o in self.outcomes:
             d = o.to_dict()
             d["dates"] = " ".join(o.dates)
+            d["notes"] = "; ".join(o.notes)
             w.writerow(d)
         cs = self.out_dir / "watch_summary.csv"
         atomic_write_text(buf.getvalue(), cs)

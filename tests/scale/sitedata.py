@@ -44,7 +44,7 @@ def site_folders_factory(tmp_path: Path) -> Callable[..., dict[str, Any]]:
                           "source_options": {"path": f"data/site{i}"}})
         wl = {"defaults": {"source": "local", "from": "2015-01-01", "to": "2018-12-31",
                            "every": "year", "bands": list(bands), "grid": "native",
-                           "formats": []},
+                           "method": "cva", "formats": []},
               "sites": sites}
         path = tmp_path / "watchlist.json"
         path.write_text(json.dumps(wl))

@@ -165,3 +165,23 @@ def test_row_blocks_and_scratch(tmp_path):
     with pytest.raises(DataError):
         s.write_rows(4, np.zeros((2, 3), "uint8"))
     assert create_block_detector("cva").halo == 0
+
+
+def test_cli_detect_files(pair_files, tmp_path):
+    from click.testing import CliRunner
+
+    from sitewatch.cli.main import cli
+
+    _, before, after = pair_files
+    out = tmp_path / "o"
+    r = CliRunner().invoke(cli, ["detect-files", str(before), str(after), "--out", str(out),
+                                 "--block-rows", "100", "-p", "far=0.05", "--method", "cva"])
+    assert r.exit_code == 0, r.output
+    assert "regions" in r.stdout and "Contains modified Copernicus Sentinel data" in r.stdout
+    s = json.loads((out / "summary.json").read_text())
+    assert s["detector"]["params"]["far"] == 0.05 and s["detector"]["blockwise"] is True
+    r = CliRunner().invoke(cli, ["detect-files", str(before), str(after), "--out", str(out)])
+    assert r.exit_code == 1 and "--overwrite" in r.stderr
+    r = CliRunner().invoke(cli, ["detect-files", str(before), str(after), "--out",
+                                 str(tmp_path / "p"), "-p", "nonsense=1", "--method", "cva"])
+    assert r.exit_code == 1 and "no parameter nonsense" in r.stderr

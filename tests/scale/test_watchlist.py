@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
 
 import pytest
 from click.testing import CliRunner
+from sitedata import site_folders_factory
 
 from sitewatch.cli.main import cli
 from sitewatch.errors import ConfigError
-from sitewatch.imagery.io import read_raster
+from sitewatch.imagery.io import read_raster, write_cog
 from sitewatch.pipeline.sitejob import MARKER, run_site
 from sitewatch.pipeline.watchlist import parse_watchlist, read_watchlist
 from sitewatch.pipeline.watchrun import LOCK_FILE, run_watchlist
@@ -189,3 +191,25 @@ def test_a_live_run_locks_the_output_folder(tmp_path):
     (out / LOCK_FILE).write_text(json.dumps({"pid": 2**22 + 12345, "host": socket.gethostname()}))
     assert run_watchlist(wl, out, workers=0).counts()["done"] == 1
     assert not (out / LOCK_FILE).exists()
+
+
+def test_site_with_several_epochs_gets_a_timeline(tmp_path):
+    data = site_folders_factory(tmp_path)(1, size=128)
+    folder = data["root"] / "data" / "site0"
+    first, last = sorted(folder.glob("*.tif"))
+    # four epochs: the before scene seen again in 2016, the after scene already in 2017
+    for src, day in ((first, "2016-06-01"), (last, "2017-06-01")):
+        r = read_raster(src)
+        write_cog(dataclasses.replace(r, dates=(day,)), folder / f"site0_{day}.tif",
+                  overviews=False)
+    spec = read_watchlist(data["path"]).sites[0]
+    outcome = run_site(spec, tmp_path / "out")
+    assert outcome.status == "done", outcome.message
+    assert outcome.epochs_used == 4 and outcome.events is not None and outcome.events > 0
+    tl = tmp_path / "out" / "site0" / "timeline"
+    for name in ("progress.csv", "events.geojson", "first_change_date.tif"):
+        assert (tl / name).is_file(), name
+    events = json.loads((tl / "events.geojson").read_text())["features"]
+    assert len(events) == outcome.events
+    # the change happened between 2016 and 2017: that is when the events are dated
+    assert {e["properties"]["window_start"][:4] for e in events} <= {"2016", "2017"}

@@ -115,6 +115,24 @@ def test_chunking_does_not_change_results():
     np.testing.assert_allclose(a.magnitude, b.magnitude, rtol=1e-5, equal_nan=True)
 
 
+def test_blocks_stitched_equal_the_whole_array():
+    s = make_series(changes=[(W1, 3, ASPHALT), (W2, 6, SOIL)], transients=[(W3, 5, 0.3)],
+                    clouds=[((slice(0, 30), slice(10, 20)), 4)])
+    p = params(s)                         # fitted once for the whole site
+    whole = pixel_history(s.stack, p, s.valid)
+    first = np.full((30, 30), -9, "int16")
+    changed = np.zeros((30, 30), bool)
+    after = np.full((6, 30, 30), np.nan, "float32")
+    for rows in (slice(0, 13), slice(13, 30)):
+        for cols in (slice(0, 17), slice(17, 30)):
+            h = pixel_history(s.stack[:, :, rows, cols], p, s.valid[:, rows, cols])
+            first[rows, cols] = h.first_epoch
+            changed[rows, cols] = h.changed
+            after[:, rows, cols] = h.after_state
+    assert (first == whole.first_epoch).all() and (changed == whole.changed).all()
+    np.testing.assert_allclose(after, whole.after_state, rtol=1e-5, equal_nan=True)
+
+
 def test_sequence_with_gap_epochs_equals_stack():
     s = make_series(changes=[(W1, 6, ASPHALT)])
     s.stack[4] = np.nan

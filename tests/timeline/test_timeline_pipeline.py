@@ -11,7 +11,7 @@ from shapely.geometry import box
 from timeline_helpers import ASPHALT, SOIL, make_epochs, make_series
 
 from sitewatch.aoi import Site
-from sitewatch.errors import DataError
+from sitewatch.errors import DataError, DetectorError
 from sitewatch.geometry import reproject_geometry
 from sitewatch.imagery.io import read_raster
 from sitewatch.pipeline.timeline import default_persistence, run_timeline
@@ -140,6 +140,8 @@ def test_bad_epoch_lists_are_refused():
         run_timeline([eps[0], eps[1], other[2]])
     with pytest.raises(DataError, match="missing from some epochs"):
         run_timeline(eps, bands=["B02", "B8A"])
+    with pytest.raises(DetectorError, match="spectral distance"):
+        run_timeline(eps, method="irmad")
     gaps = make_epochs(s.stack, gaps=(0, 1, 2, 3))
     with pytest.raises(DataError, match="every epoch is a gap"):
         run_timeline(gaps)
