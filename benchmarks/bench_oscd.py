@@ -46,9 +46,18 @@ from sitewatch.imagery.warp import read_file_on_grid  # noqa: E402
 from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2, detect_change  # noqa: E402
 
 MODELS = HERE / "models"
-#: How the fold models were made (kept in step with benchmarks/models/train.log).
-TRAIN_COMMAND = ("python benchmarks/train_cnn.py --folds all --out benchmarks/models "
-                 "2>&1 | tee benchmarks/models/train.log")
+#: How the fold models are made (one process, folds in sequence).
+TRAIN_COMMAND = "python benchmarks/train_cnn.py --folds all --out benchmarks/models"
+#: How the fold models scored here were actually made (logs: benchmarks/models/train-*.log).
+TRAINING_RUN = """Training run behind this table (2 cores, PyTorch with 1 thread per process: 2
+threads in one process were 12x slower than 1 here; two 1-thread processes gave 1.24x the throughput
+of one): `python benchmarks/train_cnn.py --folds cupertino,abudhabi,beihai,bordeaux,paris
+--iters 1600 --val-every 200 --min-iter 800 --out benchmarks/models` and, in parallel, the same
+with `--folds aguasclaras,bercy,mumbai,rennes`; to fit the one-hour training budget on a shared
+machine both were stopped after their first two folds (cupertino, abudhabi; aguasclaras,
+bercy: 1600 iterations) and the five other folds were trained with `--iters 1000` (`--folds
+beihai,bordeaux,paris` and `--folds mumbai,rennes`, same other options). The validation F1 was
+still rising at the last iteration in most folds: longer training should help."""
 S1_ROOT = SHARED_DATA / "oscd-s1"
 
 
@@ -164,12 +173,13 @@ def fold_table(data: dict) -> str:  # type: ignore[type-arg]
             continue
         d = json.loads(path.read_text())
         recipe = recipe or d.get("recipe")
-        rows.append(f"| {city} | {d['iteration']} | {d['f1']:.3f} | {d['threshold']:.3f} | "
-                    f"{d['f1_held_out']:.3f} | {d['train_seconds']:.0f} |")
-    head = ("| held-out city | iteration kept | validation F1 (strips of the 8 training cities) "
-            "| threshold | held-out F1 (pixel level, no minimum mapping unit) | training s |\n"
-            "|---|---|---|---|---|---|\n")
-    return head + "\n".join(rows) + (f"\n\nRecipe: `{json.dumps(recipe)}`" if recipe else "")
+        rows.append(f"| {city} | {d['recipe']['iters']} | {d['iteration']} | {d['f1']:.3f} | "
+                    f"{d['threshold']:.3f} | {d['f1_held_out']:.3f} | {d['train_seconds']:.0f} |")
+    head = ("| held-out city | iterations | iteration kept | validation F1 (strips of the 8 "
+            "training cities) | threshold | held-out F1 (pixel level, no minimum mapping unit) "
+            "| training s |\n|---|---|---|---|---|---|---|\n")
+    return head + "\n".join(rows) + (f"\n\nRecipe (first fold; `iters` per fold above): "
+                                      f"`{json.dumps(recipe)}`" if recipe else "")
 
 
 def s1_pairs(city: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -267,7 +277,9 @@ The `cnn` row is **leave-one-city-out**: each city is scored with the model trai
 (`benchmarks/models/cnn-loco-<city>.npz`, made by `{TRAIN_COMMAND}`; the shipped default
 `sitewatch/detectors/models/cnn-default.npz` is the cupertino fold); no model is scored on a city
 it was trained on, and the iteration and threshold of each fold were chosen on validation strips
-of its 8 training cities. Labels: OSCD, CC BY-NC-SA 4.0
+of its 8 training cities.
+
+{TRAINING_RUN} Labels: OSCD, CC BY-NC-SA 4.0
 (Daudt et al. 2018). Contains modified Copernicus Sentinel data 2015-2018.
 
 ### Accuracy of every registered Sentinel-2 detector (default: `{DEFAULT_DETECTOR}`)
