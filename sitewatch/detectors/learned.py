@@ -9,7 +9,7 @@ bands of each date and their 10 differences (30 channels); missing pixels
 (clouds, no-data) are set to 0 (the median) and reported invalid.
 
 **Model.** :mod:`sitewatch.detectors.convnet`, a slim early-fusion U-Net
-(about 190 000 weights, 0.7 MB). It was trained by ``benchmarks/train_cnn.py``
+(about 50 000 weights, 0.2 MB). It was trained by ``benchmarks/train_cnn.py``
 (seeded, CPU) only on the labelled OSCD cities - the shipped model on 8 of
 them, all but cupertino (the bundled sample's city); its accuracy is reported
 leave-one-city-out in ``benchmarks/results/oscd.md`` (train on 8, score the
