@@ -78,12 +78,12 @@ def command(site: str, source: str, before: str, after: str, method: str | None,
                                     f"{ep.window.end} over {the_site.id}: widen --{which}")
     prepare_out_dir(out, overwrite)
     assert epochs[0].raster is not None and epochs[1].raster is not None
-    result = detect_change(epochs[0].raster, epochs[1].raster, method=info.name,
+    result = detect_change(epochs[0].raster, epochs[1].raster, method=method or None,
                            min_area_m2=DEFAULT_MIN_AREA_M2 if min_area is None else min_area,
                            site=the_site, **parse_params(params))
     paths = write_change_outputs(result, out, command=["sitewatch", *sys.argv[1:]])
     r = result
-    click.echo(f"{the_site.name}: {info.name}, {r.before.dates[0]}..{r.before.dates[-1]} -> "
+    click.echo(f"{the_site.name}: {r.change.method}, {r.before.dates[0]}..{r.before.dates[-1]} -> "
                f"{r.after.dates[0]}..{r.after.dates[-1]}")
     click.echo(f"  {r.changed_area_m2:,.0f} m² changed in {len(r.regions)} regions"
                + (f"; largest {r.regions[0].area_m2:,.0f} m²" if r.regions else ""))

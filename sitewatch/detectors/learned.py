@@ -19,8 +19,8 @@ Detection dataset, Daudt, Le Saux, Boulch, Gousseau, IGARSS 2018, CC BY-NC-SA
 
 **Blockwise.** One fit pass gathers per-band histograms of both dates (on
 fixed reflectance bins, mergeable) for the normalisation statistics; apply
-runs the network on a block with a halo of :data:`~sitewatch.detectors.convnet.RECEPTIVE_HALO`
-pixels, offsets aligned to 4.
+runs the network on a block with a halo of the network's reach
+(:attr:`~sitewatch.detectors.convnet.Arch.halo`), offsets aligned to its pooling grid.
 
 Examples
 --------
@@ -46,7 +46,7 @@ import numpy as np
 
 from sitewatch.bands import S2_LAND_BANDS
 from sitewatch.detectors.base import Detector, FitState, check_pair
-from sitewatch.detectors.convnet import ALIGN, RECEPTIVE_HALO, forward
+from sitewatch.detectors.convnet import Arch, check_weights, forward
 from sitewatch.detectors.indices import INDEX_BANDS
 from sitewatch.detectors.partial import Histogram, Partial
 from sitewatch.detectors.registry import register_detector
@@ -137,6 +137,12 @@ def load_model(name: str = "default") -> tuple[dict[str, np.ndarray], dict[str, 
     with np.load(path) as z:
         weights = {k: np.asarray(z[k], "float32") for k in z.files if k != "meta"}
         meta = json.loads(str(z["meta"]))
+    if "arch" not in meta:
+        raise DetectorError(f"model {path} predates the current format (no arch): retrain it "
+                            "with benchmarks/train_cnn.py")
+    problems = check_weights(weights, Arch.from_meta(meta["arch"]), 3 * len(meta["bands"]))
+    if problems:
+        raise DetectorError(f"model {path} does not match its arch: {'; '.join(problems[:3])}")
     return weights, meta
 
 
@@ -166,8 +172,6 @@ class LearnedDetector(Detector):
     'default'
     """
 
-    halo = RECEPTIVE_HALO
-    block_align = ALIGN
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
@@ -178,6 +182,9 @@ class LearnedDetector(Detector):
         if not self.band_names:
             self.band_names = S2_LAND_BANDS
         self.weights, self.meta = load_model(str(self.params["model"]))
+        self.arch = Arch.from_meta(self.meta["arch"])
+        self.halo = self.arch.halo  # type: ignore[misc]
+        self.block_align = self.arch.align  # type: ignore[misc]
         need = tuple(self.meta["bands"])
         if tuple(self.band_names) != need:
             raise DetectorError(f"the cnn detector needs bands {', '.join(need)} in this "
@@ -200,7 +207,7 @@ class LearnedDetector(Detector):
               valid: np.ndarray | None = None) -> ChangeMap:
         b, a, ok = check_pair(before, after, valid)
         x = model_inputs(b, a, state["stats_before"], state["stats_after"])
-        logit = forward(self.weights, x)
+        logit = forward(self.weights, x, self.arch)
         prob = (1 / (1 + np.exp(-np.clip(logit, -30, 30)))).astype("float32")
         prob[~ok] = np.nan
         thr = self.params["threshold"]

@@ -24,6 +24,7 @@ True
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -35,10 +36,18 @@ from sitewatch.errors import DetectorError
 from sitewatch.types import ChangeMap
 
 __all__ = ["DetectorInfo", "register_detector", "get_detector", "available_detectors",
-           "DEFAULT_DETECTOR"]
+           "resolve_detector", "DEFAULT_DETECTOR", "FALLBACK_DETECTOR", "FALLBACK_PARAMS"]
+
+log = logging.getLogger(__name__)
 
 #: Name of the detector used when none is asked for (chosen by benchmarks/bench_oscd.py).
-DEFAULT_DETECTOR = "cva"
+DEFAULT_DETECTOR = "cnn"
+
+#: Used instead of the default when the rasters lack the default's bands
+#: (:func:`resolve_detector`): it runs on any bands.
+FALLBACK_DETECTOR = "cva"
+#: Parameters of the fallback: Otsu adapts to how much of a small site changed.
+FALLBACK_PARAMS: dict[str, Any] = {"threshold": "otsu"}
 
 D = TypeVar("D", bound=type[Detector])
 
@@ -161,3 +170,35 @@ def get_detector(name: str) -> DetectorInfo:
     except KeyError:
         raise DetectorError(f"unknown detector {name!r}: choose one of "
                             f"{', '.join(sorted(_REGISTRY))}") from None
+
+
+def resolve_detector(name: str | None, band_names: Sequence[str],
+                     params: dict[str, Any] | None = None) -> tuple[DetectorInfo, dict[str, Any]]:
+    """The detector to run on rasters with ``band_names``, and its parameters.
+
+    An explicit ``name`` is returned as asked (if the bands are missing, the
+    detector's own error says which). With ``name=None`` it is
+    :data:`DEFAULT_DETECTOR`, unless the bands lack what the default needs
+    (say a 4-band B02/B03/B04/B08 raster and the ten-band ``cnn``): then
+    :data:`FALLBACK_DETECTOR` with :data:`FALLBACK_PARAMS` (caller's
+    ``params`` win), and a logged warning naming the missing bands. Every
+    caller that runs "the default detector" should come through here.
+
+    Examples
+    --------
+    >>> info, params = resolve_detector(None, ("B02", "B03", "B04", "B08"))
+    >>> info.name == DEFAULT_DETECTOR or (info.name, params) == ("cva", {"threshold": "otsu"})
+    True
+    >>> resolve_detector("irmad", ("B02", "B03"))[0].name
+    'irmad'
+    """
+    info = get_detector(name or DEFAULT_DETECTOR)
+    params = dict(params or {})
+    if name is None and info.bands and not set(info.bands) <= set(band_names):
+        missing = ", ".join(b for b in info.bands if b not in band_names)
+        fb = get_detector(FALLBACK_DETECTOR)
+        log.warning("the default detector %s needs bands %s that the rasters lack; using %s "
+                    "(%s) instead - load those bands or pass a method to choose", info.name,
+                    missing, fb.name, ", ".join(f"{k}={v}" for k, v in FALLBACK_PARAMS.items()))
+        return fb, {**FALLBACK_PARAMS, **params}
+    return info, params

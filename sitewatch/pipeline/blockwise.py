@@ -57,7 +57,7 @@ from sitewatch.atomic import atomic_write_text
 from sitewatch.attribution import copernicus_attribution
 from sitewatch.detectors.base import MAX_PASSES, Detector, check_pair
 from sitewatch.detectors.partial import merge_partials
-from sitewatch.detectors.registry import DEFAULT_DETECTOR, get_detector
+from sitewatch.detectors.registry import DEFAULT_DETECTOR, get_detector, resolve_detector
 from sitewatch.errors import DetectorError
 from sitewatch.imagery.blocks import (
     PairReader,
@@ -195,8 +195,11 @@ def detect_change_arrays(before: np.ndarray, after: np.ndarray, *, method: str |
     >>> bool((cm.mask == whole.mask).all()), cm.threshold == whole.threshold
     (True, True)
     """
-    name = method or DEFAULT_DETECTOR
-    info = get_detector(name)
+    if method is None and band_names:  # the default, or its fallback for these bands (logged)
+        info, params = resolve_detector(None, tuple(band_names), params)
+    else:
+        info = get_detector(method or DEFAULT_DETECTOR)
+    name = info.name
     det = create_block_detector(name, band_names=tuple(band_names) or info.bands,
                                 pixel_size_m=pixel_size_m, **params)
     b, a, ok = check_pair(before, after, valid)
@@ -264,7 +267,8 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
         and ``summary.json`` (the files
         :func:`~sitewatch.pipeline.outputs.write_change_outputs` writes, but the figure).
     method : str, optional
-        Detector name (default: the default detector).
+        Detector name (default: the default detector, or its fallback when the files
+        lack its bands: :func:`~sitewatch.detectors.registry.resolve_detector`).
     min_area_m2 : float
         Minimum mapping unit: smaller regions are dropped from mask and polygons.
     bands : sequence of str, optional
@@ -289,8 +293,10 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
     """
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    name = method or DEFAULT_DETECTOR
-    info = get_detector(name)
+    # the default detector falls back to one the files' bands can feed (logged)
+    have = bands or (PairReader(before, after).bands if method is None else ())
+    info, params = resolve_detector(method, have, params)
+    name = info.name
     reader = PairReader(before, after, bands=bands or (info.bands or None))
     rows, cols = reader.shape
     res_m = float(np.sqrt(np.median(pixel_area_m2(reader.transform, reader.crs, reader.shape))))

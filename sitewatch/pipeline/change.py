@@ -13,7 +13,7 @@ from sitewatch.detectors.indices import INDEX_BANDS
 from sitewatch.detectors.metrics import confusion, scores
 from sitewatch.detectors.polygons import regions_from_mask
 from sitewatch.detectors.postprocess import clean_mask, minimum_mapping_unit
-from sitewatch.detectors.registry import DEFAULT_DETECTOR, get_detector
+from sitewatch.detectors.registry import resolve_detector
 from sitewatch.errors import DataError
 from sitewatch.pipeline.result import ChangeResult
 from sitewatch.raster import Raster
@@ -21,9 +21,6 @@ from sitewatch.raster import Raster
 __all__ = ["detect_change", "DEFAULT_MIN_AREA_M2", "score_against"]
 
 log = logging.getLogger(__name__)
-
-#: Used when ``method`` is not given and the rasters lack the default detector's bands.
-FALLBACK_DETECTOR = "cva"
 
 #: Default minimum mapping unit: two 10 m pixels.
 DEFAULT_MIN_AREA_M2 = 200.0
@@ -47,7 +44,8 @@ def detect_change(before: Raster, after: Raster, *, method: str | None = None,
         Same grid and bands (the detector's bands are selected by name).
     method : str, optional
         Detector name (default :data:`~sitewatch.detectors.registry.DEFAULT_DETECTOR`; when
-        the rasters lack its bands, :data:`FALLBACK_DETECTOR` with an Otsu threshold, logged).
+        the rasters lack its bands, the fallback of
+        :func:`~sitewatch.detectors.registry.resolve_detector`, logged).
     min_area_m2 : float
         Minimum mapping unit in m²: smaller regions are dropped from mask and polygons.
     site : Site, optional
@@ -76,14 +74,8 @@ def detect_change(before: Raster, after: Raster, *, method: str | None = None,
     (1, 10000.0)
     """
     _check_same_grid(before, after)
-    info = get_detector(method or DEFAULT_DETECTOR)
-    have = set(before.band_names) & set(after.band_names)
-    if method is None and info.bands and not set(info.bands) <= have:
-        missing = ", ".join(b for b in info.bands if b not in have)
-        log.warning("the default detector %s needs %s; falling back to %s with an Otsu "
-                    "threshold (pass method= to choose)", info.name, missing, FALLBACK_DETECTOR)
-        info = get_detector(FALLBACK_DETECTOR)
-        params = {"threshold": "otsu", **params}
+    have = tuple(b for b in before.band_names if b in after.band_names)
+    info, params = resolve_detector(method, have, params)
     bands = info.bands or tuple(b for b in before.band_names if b in after.band_names)
     b, a = before.select(bands), after.select(bands)
     valid = b.valid_mask() & a.valid_mask()

@@ -113,9 +113,8 @@ def site_status(spec: WatchSite, out_root: str | os.PathLike[str]) -> SiteOutcom
 def _process(spec: WatchSite, work: Path) -> dict[str, Any]:
     """Fetch the epochs; change between the first and last clear ones; the timeline."""
     source = get_source(spec.source, **spec.source_options)
-    method = spec.method or DEFAULT_DETECTOR
-    info = get_detector(method)
-    bands = spec.bands or info.bands or S2_LAND_BANDS
+    method = spec.method or None  # None: the default, or its fallback for the bands loaded
+    bands = spec.bands or get_detector(method or DEFAULT_DETECTOR).bands or S2_LAND_BANDS
     grid = spec.site.grid() if spec.grid == "site" else source.native_grid(spec.site)
     epochs = build_epochs(source, spec.site, spec.start, spec.end, spec.every, grid=grid,
                           bands=bands)
@@ -137,7 +136,7 @@ def _process(spec: WatchSite, work: Path) -> dict[str, Any]:
         "epochs": len(epochs), "epochs_used": len(used),
         "dates": [",".join(before.dates), ",".join(after.dates)],
         "regions": len(result.regions), "changed_area_m2": round(result.changed_area_m2, 1),
-        "method": method, "notes": []}
+        "method": result.change.method, "notes": []}
     if len(used) < 3:
         facts["notes"].append(f"no timeline: {len(used)} clear epochs, a timeline needs 3 "
                               "(a shorter cadence may give more)")

@@ -8,6 +8,8 @@ import pytest
 from sitewatch.bands import S2_LAND_BANDS
 from sitewatch.detectors import get_detector
 from sitewatch.detectors.learned import load_model
+from sitewatch.detectors.registry import DEFAULT_DETECTOR, FALLBACK_DETECTOR, resolve_detector
+from sitewatch.errors import DataError
 from sitewatch.pipeline import detect_change
 
 LEARNED = "cnn"
@@ -86,3 +88,19 @@ def test_regions_carry_type_probability_and_dates(sample_pair):
     assert props["date_before"] == "2015-09-18" and props["date_after"] == "2018-03-26"
     assert res.change.change_type is not None
     assert set(np.unique(res.change.change_type[res.change.mask])) - {0}
+
+
+def test_default_falls_back_on_rasters_without_its_bands(sample_pair, caplog):
+    """A 4-band pair cannot feed the ten-band cnn: the default becomes cva (Otsu), logged;
+    an explicit method is never swapped."""
+    before, after, truth = sample_pair
+    assert resolve_detector(None, S2_LAND_BANDS)[0].name == DEFAULT_DETECTOR
+    four = ("B02", "B03", "B04", "B08")
+    with caplog.at_level("WARNING", logger="sitewatch.detectors.registry"):
+        res = detect_change(before.select(four), after.select(four))
+    assert res.change.method == FALLBACK_DETECTOR != DEFAULT_DETECTOR
+    assert res.change.params["threshold"] == "otsu"
+    assert "B05" in caplog.text and DEFAULT_DETECTOR in caplog.text
+    assert 0 < res.change.mask.mean() < 0.5
+    with pytest.raises(DataError, match="B05"):
+        detect_change(before.select(four), after.select(four), method=DEFAULT_DETECTOR)

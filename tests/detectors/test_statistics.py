@@ -85,6 +85,27 @@ def test_irmad_is_stable_with_collinear_bands(noise_pair):
     assert cm.mask[:10, :10].all()
 
 
+def test_irmad_weights_do_not_collapse_on_a_seasonal_mixture():
+    """Six cover types, each with its own per-band seasonal gain: no single linear relation
+    fits, the MADs' chi-square is wider than the null, and Nielsen's weights ``P(chi2 > Z)``
+    concentrate on a few pixels (bercy and bordeaux of OSCD collapsed like this). The
+    median-rescaled chi-square keeps about half the scene weighted."""
+    rng = np.random.default_rng(7)
+    p, n, k = 10, 120, 6
+    cover = rng.integers(0, k, (n, n))
+    means = rng.uniform(0.03, 0.4, (k, p))
+    gains = rng.uniform(0.5, 1.6, (k, p))
+    before = (means[cover].transpose(2, 0, 1) * rng.lognormal(0, 0.15, (p, n, n)))
+    after = before * gains[cover].transpose(2, 0, 1) + rng.normal(0, 0.005, (p, n, n))
+    before, after = before.astype("float32"), after.astype("float32")
+    plain = IRMADDetector(robust_scale=False).run(before, after).params["irmad"]
+    robust = IRMADDetector().run(before, after).params["irmad"]
+    assert plain["effective_pixels"] < 0.1 * n * n  # the failure mode is real here
+    assert robust["converged"] and not robust["weights_collapsed"]
+    assert robust["effective_pixels"] > 0.3 * n * n
+    assert robust["chi2_scale"] > 1.2
+
+
 def test_normalisation_recovers_gain_and_offset():
     rng = np.random.default_rng(6)
     before = rng.uniform(0.02, 0.4, (3, 60, 60)).astype("float32")
