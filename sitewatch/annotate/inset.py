@@ -201,12 +201,21 @@ def add_callouts(ax: Any, regions: Sequence[Region], *, preset: str | Preset = "
     renderer = _renderer(fig)
     ax_box = ax.get_window_extent(renderer)
     taken = [c.get_window_extent(renderer) for c in ax.child_axes]
-    taken += [a.get_window_extent(renderer) for a in ax.artists]
+    lines = []  # the inset's connector lines: a label must not sit across them
+    for a in ax.artists:
+        rect = getattr(a, "rectangle", None)  # a zoom inset's indicator
+        if rect is None:
+            taken.append(a.get_window_extent(renderer))
+            continue
+        taken.append(rect.get_window_extent(renderer))
+        lines += [c.get_transform().transform_path(c.get_path())
+                  for c in getattr(a, "connectors", None) or () if c.get_visible()]
     placed = []
     d = p.font_pt * 3.2
     offsets = [(d, d * 0.8), (-d, d * 0.8), (d, -d * 0.8), (-d, -d * 0.8), (0, d * 1.2),
                (0, -d * 1.2), (d * 1.6, 0), (-d * 1.6, 0), (d * 2, d * 1.6), (-d * 2, d * 1.6),
-               (d * 2, -d * 1.6), (-d * 2, -d * 1.6)]
+               (d * 2, -d * 1.6), (-d * 2, -d * 1.6), (0, d * 2.4), (0, -d * 2.4),
+               (d * 3, d * 2.4), (-d * 3, d * 2.4), (d * 3, -d * 2.4), (-d * 3, -d * 2.4)]
     for region in regions:
         pt = region.geometry.representative_point()
         for dx, dy in offsets:
@@ -223,7 +232,8 @@ def add_callouts(ax: Any, regions: Sequence[Region], *, preset: str | Preset = "
             box = ann.get_window_extent(renderer)
             inside = (box.x0 >= ax_box.x0 + 2 and box.x1 <= ax_box.x1 - 2
                       and box.y0 >= ax_box.y0 + 2 and box.y1 <= ax_box.y1 - 2)
-            if inside and not any(_overlaps(box, t) for t in taken):
+            crosses = any(ln.intersects_bbox(box.padded(2), filled=False) for ln in lines)
+            if inside and not crosses and not any(_overlaps(box, t) for t in taken):
                 taken.append(box)
                 placed.append(ann)
                 break

@@ -8,21 +8,8 @@ from typing import Any
 
 import click
 
-from sitewatch.cli.options import out_option, overwrite_option, prepare_out_dir
+from sitewatch.cli.options import out_option, overwrite_option, parse_every, prepare_out_dir
 from sitewatch.errors import ConfigError
-
-
-def _windows(every: str) -> str | list[tuple[str, str]]:
-    if every in ("month", "quarter", "year"):
-        return every
-    wins = []
-    for part in every.split(","):
-        a, sep, b = part.strip().partition("/")
-        if not sep or not a or not b:
-            raise ConfigError(f"--every {every!r}: use month, quarter, year or explicit windows "
-                              "like 2020-01-01/2020-03-31,2024-01-01/2024-03-31")
-        wins.append((a, b))
-    return wins
 
 
 def _source_options(source: str, endpoint: str | None, token_url: str | None,
@@ -195,7 +182,7 @@ def command(ctx: click.Context, site: str, start: str, end: str, every: str, sou
     verbosity = (ctx.obj or {}).get("verbosity", 0)
     progress = _Progress(enabled=verbosity >= 0)
     try:
-        result = run_fetch(the_site, start, end, _windows(every), source=source,
+        result = run_fetch(the_site, start, end, parse_every(every), source=source,
                            source_options=opts,
                            bands=[b.strip() for b in bands.split(",")] if bands else None,
                            composite=composite, min_clear=min_clear, max_scenes=max_scenes,

@@ -46,3 +46,25 @@ def prepare_out_dir(out: Path, overwrite: bool, marker: str = "summary.json") ->
                 p.unlink()
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def parse_every(every: str) -> str | list[tuple[str, str]]:
+    """The ``--every`` option: a cadence name or explicit ``start/end`` windows.
+
+    Examples
+    --------
+    >>> parse_every("quarter")
+    'quarter'
+    >>> parse_every("2020-01-01/2020-03-31,2024-01-01/2024-03-31")
+    [('2020-01-01', '2020-03-31'), ('2024-01-01', '2024-03-31')]
+    """
+    if every in ("month", "quarter", "year"):
+        return every
+    wins = []
+    for part in every.split(","):
+        a, sep, b = part.strip().partition("/")
+        if not sep or not a or not b:
+            raise ConfigError(f"--every {every!r}: use month, quarter, year or explicit windows "
+                              "like 2020-01-01/2020-03-31,2024-01-01/2024-03-31")
+        wins.append((a, b))
+    return wins

@@ -9,21 +9,8 @@ from typing import Any
 
 import click
 
-from sitewatch.cli.options import out_option, overwrite_option, prepare_out_dir
+from sitewatch.cli.options import out_option, overwrite_option, parse_every, prepare_out_dir
 from sitewatch.errors import ConfigError
-
-
-def _every(every: str) -> str | list[tuple[str, str]]:
-    if every in ("month", "quarter", "year"):
-        return every
-    wins = []
-    for part in every.split(","):
-        a, sep, b = part.strip().partition("/")
-        if not sep or not a or not b:
-            raise ConfigError(f"--every {every!r}: use month, quarter, year or explicit windows "
-                              "like 2020-01-01/2020-03-31,2020-04-01/2020-06-30")
-        wins.append((a, b))
-    return wins
 
 
 def _bands(text: str | None) -> list[str] | None:
@@ -103,7 +90,7 @@ def command(site: str | None, start: str | None, end: str | None, every: str, so
         cache = None if (no_cache or source in ("sample", "local")) else TileCache(None)
         prepare_out_dir(out, overwrite)
         t0 = time.perf_counter()
-        res = site_timeline(the_site, start, end, _every(every), source=source,
+        res = site_timeline(the_site, start, end, parse_every(every), source=source,
                             source_options=opts, cache=cache,
                             fetch_options={"coregister": coregister}, **kw)
         origin = f"source {source}"

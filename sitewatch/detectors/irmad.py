@@ -64,6 +64,7 @@ from typing import Any
 
 import numpy as np
 from scipy import special, stats
+from threadpoolctl import threadpool_limits
 
 from sitewatch.detectors.base import FitState
 from sitewatch.detectors.partial import Partial
@@ -122,6 +123,39 @@ def cca_regularized(cov: np.ndarray, p: int, *, ridge: float = 1e-6
     return a, b, rho
 
 
+#: Pixels per chunk in the fit passes (float64 spectra of a chunk fit in L2 cache).
+_CHUNK = 16384
+
+
+def chi2_sf(dof: int, x: np.ndarray) -> np.ndarray:
+    """Survival function of the chi-square with ``dof`` degrees of freedom.
+
+    For an even ``dof`` (IR-MAD on 4, 6 or 10 bands) the closed form
+    ``exp(-x/2) * sum_{i < dof/2} (x/2)^i / i!``, several times faster than
+    :func:`scipy.special.chdtrc`, which serves odd ``dof``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import stats
+    >>> x = np.array([0.0, 1.0, 6.0, 40.0])
+    >>> bool(np.allclose(chi2_sf(6, x), stats.chi2(6).sf(x), rtol=1e-12))
+    True
+    >>> bool(np.allclose(chi2_sf(5, x), stats.chi2(5).sf(x), rtol=1e-12))
+    True
+    """
+    if dof % 2:
+        return special.chdtrc(dof, x)  # type: ignore[no-any-return]
+    y = 0.5 * np.asarray(x, "float64")
+    term = np.ones_like(y)
+    total = np.ones_like(y)
+    for i in range(1, dof // 2):
+        term *= y / i
+        total += term
+    total *= np.exp(-y)
+    return total
+
+
 class IRMADFit:
     """The IR-MAD fit as a sequence of passes (a reusable stage of other detectors).
 
@@ -169,20 +203,49 @@ class IRMADFit:
         """Sum of squared standardised MADs of (2p, n) spectra ``[before; after]``."""
         m = np.asarray(state["proj"]) @ z
         m -= np.asarray(state["offset"])[:, None]
-        return np.einsum("ij,ij->j", m, m)  # type: ignore[no-any-return]
+        m *= m
+        return m.sum(axis=0)  # type: ignore[no-any-return]
 
     def block_stats(self, state: FitState, before: np.ndarray, after: np.ndarray,
                     valid: np.ndarray) -> Partial:
-        z = self._z(before, after, valid)
-        sums = {}
-        if "proj" in state:
-            chi2 = self.chi2_of(state, z)
-            w = special.chdtrc(z.shape[0] // 2, chi2 / float(state.get("chi2_scale", 1.0)))
-            sums["zhist"] = STAT_HISTOGRAM.counts(chi2)
-        else:
-            w = np.ones(z.shape[1])
-        zw = z * w
-        return Partial.of(sums={"w": w.sum(), "wz": zw.sum(axis=1), "wzz": zw @ z.T, **sums})
+        # row chunks of about _CHUNK pixels: the float64 spectra, MADs and weights of a
+        # chunk stay in the CPU cache (a whole-scene float64 copy per pass is what makes
+        # a plain implementation slow); float64 sums, so the order does not matter
+        fitted = "proj" in state
+        step = max(1, _CHUNK // max(valid.shape[1], 1))
+        with threadpool_limits(1, user_api="blas"):
+            sums = self._chunk_sums(state, before, after, valid, step, fitted)
+        w_sum, wz, wzz, hist = sums
+        out: dict[str, Any] = {"w": w_sum, "wz": wz, "wzz": wzz}
+        if hist is not None:
+            out["zhist"] = hist
+        return Partial.of(sums=out)
+
+    def _chunk_sums(self, state: FitState, before: np.ndarray, after: np.ndarray,
+                    valid: np.ndarray, step: int, fitted: bool
+                    ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray | None]:
+        n_b = before.shape[0]
+        w_sum, wz = 0.0, np.zeros(2 * n_b)
+        wzz = np.zeros((2 * n_b, 2 * n_b))
+        hist = None
+        for r0 in range(0, valid.shape[0], step):
+            ok = valid[r0:r0 + step]
+            if not ok.any():
+                continue
+            z = self._z(before[:, r0:r0 + step], after[:, r0:r0 + step], ok)
+            if fitted:
+                chi2 = self.chi2_of(state, z)
+                w = chi2_sf(n_b, chi2 / float(state.get("chi2_scale", 1.0)))
+                if self.robust_scale:
+                    h = STAT_HISTOGRAM.counts(chi2)
+                    hist = h if hist is None else hist + h
+            else:
+                w = np.ones(z.shape[1])
+            zw = z * w
+            w_sum += float(w.sum())
+            wz += zw.sum(axis=1)
+            wzz += zw @ z.T
+        return w_sum, wz, wzz, hist
 
     def end_pass(self, state: FitState, total: Partial | None) -> FitState:
         if total is None:
@@ -226,8 +289,14 @@ class IRMADFit:
                   valid: np.ndarray) -> np.ndarray:
         """(M, N) chi-square statistic of the MADs; NaN where invalid."""
         out = np.full(valid.shape, np.nan, "float32")
-        if valid.any():
-            out[valid] = self.chi2_of(state, self._z(before, after, valid))
+        step = max(1, _CHUNK // max(valid.shape[1], 1))
+        with threadpool_limits(1, user_api="blas"):
+            for r0 in range(0, valid.shape[0], step):
+                ok = valid[r0:r0 + step]
+                if ok.any():
+                    rows = out[r0:r0 + step]  # a view: filled in place
+                    rows[ok] = self.chi2_of(state, self._z(before[:, r0:r0 + step],
+                                                           after[:, r0:r0 + step], ok))
         return out
 
     def mads(self, state: FitState, before: np.ndarray, after: np.ndarray,

@@ -49,6 +49,7 @@ from rasterio.windows import Window
 from sitewatch.atomic import publish, temp_path_beside
 from sitewatch.attribution import copernicus_attribution
 from sitewatch.errors import CorruptFileError, DataError
+from sitewatch.imagery.io import _json_tag
 from sitewatch.raster import Provenance, normalize_crs
 
 __all__ = ["RowBlock", "row_blocks", "PairReader", "StackReader", "ScratchArray", "scratch_to_cog",
@@ -91,15 +92,6 @@ def row_blocks(height: int, block_rows: int, *, halo: int = 0) -> list[RowBlock]
         r1 = min(r0 + block_rows, height)
         out.append(RowBlock(i, r0, r1, max(0, r0 - halo), min(height, r1 + halo)))
     return out
-
-
-def _json_tag(tags: dict[str, str], key: str, default: Any, path: Any) -> Any:
-    if key not in tags:
-        return default
-    try:
-        return json.loads(tags[key])
-    except json.JSONDecodeError as err:
-        raise CorruptFileError(f"{path}: tag {key} is not valid JSON ({err.msg})") from err
 
 
 @dataclass(frozen=True)

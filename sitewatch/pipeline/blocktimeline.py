@@ -57,7 +57,6 @@ from sitewatch.aoi.grid import Grid
 from sitewatch.aoi.site import Site
 from sitewatch.detectors.base import check_pair
 from sitewatch.detectors.postprocess import minimum_mapping_unit
-from sitewatch.detectors.registry import get_detector
 from sitewatch.detectors.timeline import (
     PixelHistory,
     TimelineParams,
@@ -80,6 +79,7 @@ from sitewatch.pipeline.timeline import (
     TimelineResult,
     _classify,
     default_persistence,
+    timeline_bands,
 )
 from sitewatch.raster import pixel_area_m2
 
@@ -166,12 +166,7 @@ def timeline_files(folder: str | os.PathLike[str], *, site: Site | None = None,
     present = [i for i, c in enumerate(comps) if c is not None]
     common = [b for b in stack.band_names(present[0])
               if all(b in stack.band_names(i) for i in present)]
-    info = get_detector(method)
-    use = tuple(bands) if bands else (info.bands or tuple(common))
-    missing = [b for b in use if b not in common]
-    if missing:
-        raise DataError(f"band(s) {', '.join(missing)} missing from some epochs (they hold "
-                        f"{', '.join(common)}): pick bands every epoch has")
+    use = timeline_bands(method, bands, common)
     notes: list[str] = []
     if persistence is None:
         persistence = default_persistence(epochs)

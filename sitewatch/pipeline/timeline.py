@@ -365,6 +365,31 @@ def _summaries(epochs: Sequence[Epoch], valid: np.ndarray, site: np.ndarray,
     return out
 
 
+def timeline_bands(method: str, bands: Sequence[str] | None, common: Sequence[str]
+                   ) -> tuple[str, ...]:
+    """The bands a timeline runs on, after checking the method and the epochs' bands.
+
+    ``bands`` if given, else the detector's own, else every band all epochs hold
+    (``common``).
+
+    Examples
+    --------
+    >>> timeline_bands("cva", None, ["NDVI"])
+    ('NDVI',)
+    """
+    if method not in DISTANCE_DETECTORS:
+        raise DetectorError(f"the timeline decides with a spectral distance between states; "
+                            f"detector {method!r} is not one: use --method "
+                            f"{' or '.join(DISTANCE_DETECTORS)}")
+    info = get_detector(method)
+    use = tuple(bands) if bands else (info.bands or tuple(common))
+    missing = [b for b in use if b not in common]
+    if missing:
+        raise DataError(f"band(s) {', '.join(missing)} missing from some epochs (they hold "
+                        f"{', '.join(common)}): pick bands every epoch has")
+    return use
+
+
 def fit_timeline(layers: StackLike, valid: np.ndarray | None, band_names: Sequence[str], *,
                  method: str = TIMELINE_DETECTOR, threshold: float | None = None,
                  persistence: int = 1, min_before: int = 2, z_min: float = 3.0,
@@ -481,16 +506,7 @@ def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
                             "build all epochs on the site's grid")
     common = [b for b in ref.band_names
               if all(b in e.raster.band_names for e in present)]  # type: ignore[union-attr]
-    info = get_detector(method)
-    if method not in DISTANCE_DETECTORS:
-        raise DetectorError(f"the timeline decides with a spectral distance between states; "
-                            f"detector {method!r} is not one: use --method "
-                            f"{' or '.join(DISTANCE_DETECTORS)}")
-    use = tuple(bands) if bands else (info.bands or tuple(common))
-    missing = [b for b in use if b not in common]
-    if missing:
-        raise DataError(f"band(s) {', '.join(missing)} missing from some epochs (they hold "
-                        f"{', '.join(common)}): pick bands every epoch has")
+    use = timeline_bands(method, bands, common)
     notes: list[str] = []
     if persistence is None:
         persistence = default_persistence(epochs)

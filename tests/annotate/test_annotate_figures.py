@@ -284,6 +284,39 @@ def test_zoom_inset_and_callouts_are_labelled_and_never_overlap(rgb_pair):
         assert panel.x0 <= b.x0 and b.x1 <= panel.x1 and panel.y0 <= b.y0 and b.y1 <= panel.y1
         assert not b.overlaps(ins)
         assert not any(b.overlaps(o) for o in boxes[i + 1:])
+    # nor across the zoom indicator: its source box and its connector lines
+    (ind,) = [a for a in ax.artists if getattr(a, "rectangle", None) is not None]
+    lines = [c.get_transform().transform_path(c.get_path()) for c in ind.connectors
+             if c.get_visible()]
+    assert lines
+    for b in boxes:
+        assert not b.overlaps(ind.rectangle.get_window_extent())
+        assert not any(ln.intersects_bbox(b, filled=False) for ln in lines)
+
+
+@pytest.mark.parametrize("roof_at", [(70, 62)])
+def test_callouts_keep_off_the_zoom_connectors(rgb_pair, roof_at):
+    # the largest region bottom left puts the inset top right and its connector lines
+    # across the panel; a second region on their way used to get its label on a line
+    from sitewatch.detectors.polygons import regions_from_mask
+
+    before, after = rgb_pair(shape=(120, 160))
+    types = np.zeros(before.shape, "uint8")
+    types[84:100, 10:26] = ChangeType.PAVING
+    r, c = roof_at
+    types[r:r + 4, c:c + 4] = ChangeType.ROOF
+    regions = regions_from_mask(types > 0, before.transform, before.crs, change_type=types)
+    fig = before_after(before, after, change_type=types, regions=regions, inset=True,
+                       callouts=2, preset="double")
+    render(fig)
+    ax = fig.axes[1]
+    (ind,) = [a for a in ax.artists if getattr(a, "rectangle", None) is not None]
+    lines = [cn.get_transform().transform_path(cn.get_path()) for cn in ind.connectors
+             if cn.get_visible()]
+    boxes = [t.get_window_extent() for t in fig.findobj(lambda a: a.get_gid() == "callout")
+             if t.axes is ax]
+    assert lines and boxes  # the roof got its label, somewhere clear
+    assert not any(ln.intersects_bbox(b, filled=False) for ln in lines for b in boxes)
 
 
 def test_large_rasters_are_averaged_for_display_without_moving_them(rgb_pair):
