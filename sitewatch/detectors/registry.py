@@ -16,7 +16,7 @@ Examples
 >>> "cva" in available_detectors()
 True
 >>> get_detector("cva").summary
-'Change vector analysis: length of the per-pixel spectral difference, Otsu or calibrated threshold.'
+'Change vector analysis: length of the per-pixel spectral difference, histogram or calibrated cut.'
 >>> get_detector("cva").create(threshold="otsu").params["threshold"]
 'otsu'
 """
@@ -46,8 +46,8 @@ DEFAULT_DETECTOR = "cnn"
 #: Used instead of the default when the rasters lack the default's bands
 #: (:func:`resolve_detector`): it runs on any bands.
 FALLBACK_DETECTOR = "cva"
-#: Parameters of the fallback: Otsu adapts to how much of a small site changed.
-FALLBACK_PARAMS: dict[str, Any] = {"threshold": "otsu"}
+#: Parameters of the fallback: a histogram cut adapts to how much of a small site changed.
+FALLBACK_PARAMS: dict[str, Any] = {"threshold": "bimodal"}
 
 D = TypeVar("D", bound=type[Detector])
 
@@ -187,7 +187,7 @@ def resolve_detector(name: str | None, band_names: Sequence[str],
     Examples
     --------
     >>> info, params = resolve_detector(None, ("B02", "B03", "B04", "B08"))
-    >>> info.name == DEFAULT_DETECTOR or (info.name, params) == ("cva", {"threshold": "otsu"})
+    >>> info.name == DEFAULT_DETECTOR or (info.name, params) == ("cva", {"threshold": "bimodal"})
     True
     >>> resolve_detector("irmad", ("B02", "B03"))[0].name
     'irmad'

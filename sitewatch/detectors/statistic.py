@@ -44,6 +44,7 @@ True
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,8 @@ from sitewatch.errors import DetectorError
 from sitewatch.types import ChangeMap
 
 __all__ = ["StatisticDetector", "STAT_HISTOGRAM", "THRESHOLD_METHODS"]
+
+log = logging.getLogger(__name__)
 
 #: The fixed grid on which change statistics (>= 0) are histogrammed.
 STAT_HISTOGRAM = Histogram(0.0, 1e7, 8192, scale="log1p", unit=1e-4)
@@ -182,9 +185,16 @@ class StatisticDetector(Detector):
             # on the statistic itself (not its power): the classic cuts are scale-dependent
             stat_hist = (counts, Histogram(0.0, 1.0, STAT_HISTOGRAM.nbins),
                          STAT_HISTOGRAM.centers ** (1 / self.null_power))
-            fns = {"otsu": [threshold_otsu], "kittler": [threshold_kittler],
-                   "bimodal": [threshold_otsu, threshold_kittler]}[t]
-            cut = max(fn(hist=stat_hist) for fn in fns) ** self.null_power
+            if t == "bimodal":
+                cuts = [threshold_otsu(hist=stat_hist)]
+                try:
+                    cuts.append(threshold_kittler(hist=stat_hist))
+                except DetectorError:  # no two-class split: Otsu's cut alone
+                    log.debug("%s: Kittler-Illingworth found no split; Otsu's cut", self.name)
+                cut = max(cuts) ** self.null_power
+            else:
+                fn = threshold_otsu if t == "otsu" else threshold_kittler
+                cut = fn(hist=stat_hist) ** self.null_power
         elif self.params["null_family"] == "empirical":
             cut = STAT_HISTOGRAM.quantile(counts, 1 - float(self.params["far"]))
         elif null is None:

@@ -91,7 +91,7 @@ def test_regions_carry_type_probability_and_dates(sample_pair):
 
 
 def test_default_falls_back_on_rasters_without_its_bands(sample_pair, caplog):
-    """A 4-band pair cannot feed the ten-band cnn: the default becomes cva (Otsu), logged;
+    """A 4-band pair cannot feed the ten-band cnn: the default becomes cva (bimodal cut), logged;
     an explicit method is never swapped."""
     before, after, truth = sample_pair
     assert resolve_detector(None, S2_LAND_BANDS)[0].name == DEFAULT_DETECTOR
@@ -99,7 +99,7 @@ def test_default_falls_back_on_rasters_without_its_bands(sample_pair, caplog):
     with caplog.at_level("WARNING", logger="sitewatch.detectors.registry"):
         res = detect_change(before.select(four), after.select(four))
     assert res.change.method == FALLBACK_DETECTOR != DEFAULT_DETECTOR
-    assert res.change.params["threshold"] == "otsu"
+    assert res.change.params["threshold"] == "bimodal"
     assert "B05" in caplog.text and DEFAULT_DETECTOR in caplog.text
     assert 0 < res.change.mask.mean() < 0.5
     with pytest.raises(DataError, match="B05"):
