@@ -79,6 +79,7 @@ from sitewatch.pipeline.timeline import (
     TimelineResult,
     _classify,
     default_persistence,
+    relax_rules,
     timeline_bands,
 )
 from sitewatch.raster import pixel_area_m2
@@ -282,15 +283,8 @@ def timeline_files(folder: str | os.PathLike[str], *, site: Site | None = None,
         noise = estimate_noise_var(sub_layers, np.concatenate(noise_valid, axis=1),
                                    sample=_NOISE_SAMPLE, seed=_NOISE_SEED)
         del noise_layers, noise_valid, sub_layers
-        if relax and max_clear < min_before + persistence + 1:
-            new_pers = max(0, min(persistence, max_clear - 2))
-            new_before = max(1, min(min_before, max_clear - 1 - new_pers))
-            notes.append(f"only {max_clear} clear epoch(s) per pixel at most: a lasting change "
-                         f"needs {min_before} before and {persistence + 1} after; relaxed to "
-                         f"{new_before} before and {new_pers + 1} after, so changes are not "
-                         "confirmed by later epochs")
-            log.warning(notes[-1])
-            persistence, min_before = new_pers, new_before
+        if relax:
+            persistence, min_before = relax_rules(max_clear, persistence, min_before, notes)
         prm = TimelineParams(threshold=thr, noise_var=noise, persistence=persistence,
                              min_before=min_before, z_min=z_min, min_share=min_share)
         # 3. the history pass

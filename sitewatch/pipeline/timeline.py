@@ -390,6 +390,30 @@ def timeline_bands(method: str, bands: Sequence[str] | None, common: Sequence[st
     return use
 
 
+def relax_rules(max_clear: int, persistence: int, min_before: int, notes: list[str]
+                ) -> tuple[int, int]:
+    """Persistence and ``min_before`` a series with ``max_clear`` clear epochs can meet.
+
+    Appends (and logs) a note when the rules are relaxed.
+
+    Examples
+    --------
+    >>> notes = []
+    >>> relax_rules(2, 1, 2, notes), len(notes)
+    ((0, 1), 1)
+    """
+    if max_clear >= min_before + persistence + 1:
+        return persistence, min_before
+    new_pers = max(0, min(persistence, max_clear - 2))
+    new_before = max(1, min(min_before, max_clear - 1 - new_pers))
+    notes.append(f"only {max_clear} clear epoch(s) per pixel at most: a lasting change "
+                 f"needs {min_before} before and {persistence + 1} after; relaxed to "
+                 f"{new_before} before and {new_pers + 1} after"
+                 + (", so changes are not confirmed by later epochs" if new_pers == 0 else ""))
+    log.warning(notes[-1])
+    return new_pers, new_before
+
+
 def fit_timeline(layers: StackLike, valid: np.ndarray | None, band_names: Sequence[str], *,
                  method: str = TIMELINE_DETECTOR, threshold: float | None = None,
                  persistence: int = 1, min_before: int = 2, z_min: float = 3.0,
@@ -423,7 +447,7 @@ def fit_timeline(layers: StackLike, valid: np.ndarray | None, band_names: Sequen
         raise DetectorError(f"detector {method} gave no usable threshold ({thr}): pass "
                             "threshold=")
     noise = estimate_noise_var(layers, valid)
-    notes = []
+    notes: list[str] = []
     if valid is not None:
         clear = np.asarray(valid).sum(axis=0)
     else:
@@ -432,16 +456,8 @@ def fit_timeline(layers: StackLike, valid: np.ndarray | None, band_names: Sequen
             if layer is not None:
                 clear += np.isfinite(layer).all(axis=0)
     max_clear = int(clear.max())
-    if relax and max_clear < min_before + persistence + 1:
-        new_pers = max(0, min(persistence, max_clear - 2))
-        new_before = max(1, min(min_before, max_clear - 1 - new_pers))
-        notes.append(f"only {max_clear} clear epoch(s) per pixel at most: a lasting change "
-                     f"needs {min_before} before and {persistence + 1} after; relaxed to "
-                     f"{new_before} before and {new_pers + 1} after"
-                     + (", so changes are not confirmed by later epochs" if new_pers == 0
-                        else ""))
-        log.warning(notes[-1])
-        persistence, min_before = new_pers, new_before
+    if relax:
+        persistence, min_before = relax_rules(max_clear, persistence, min_before, notes)
     prm = TimelineParams(threshold=thr, noise_var=noise, persistence=persistence,
                          min_before=min_before, z_min=z_min, min_share=min_share)
     return prm, two, notes
