@@ -196,15 +196,30 @@ class IRMADFit:
 
     @staticmethod
     def _z(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        return np.concatenate([before[:, valid], after[:, valid]], axis=0).astype("float64")
+        """(2p + 1, n) float64 spectra ``[before; after; 1]`` of the valid pixels.
+
+        The row of ones turns the weighted sums (``w``, ``w z``, ``w z z^T``) into one
+        matrix product and the MAD offsets into part of the projection.
+        """
+        p = before.shape[0]
+        n_all = valid.size
+        b2, a2 = before.reshape(p, n_all), after.reshape(p, n_all)
+        if valid.all():
+            z = np.empty((2 * p + 1, n_all))
+            z[:p], z[p:2 * p] = b2, a2  # cast to float64 on assignment, no temporary
+        else:
+            idx = np.flatnonzero(valid)
+            z = np.empty((2 * p + 1, idx.size))
+            z[:p], z[p:2 * p] = b2[:, idx], a2[:, idx]
+        z[2 * p] = 1.0
+        return z
 
     @staticmethod
     def chi2_of(state: FitState, z: np.ndarray) -> np.ndarray:
-        """Sum of squared standardised MADs of (2p, n) spectra ``[before; after]``."""
-        m = np.asarray(state["proj"]) @ z
-        m -= np.asarray(state["offset"])[:, None]
-        m *= m
-        return m.sum(axis=0)  # type: ignore[no-any-return]
+        """Sum of squared standardised MADs of (2p + 1, n) spectra ``[before; after; 1]``."""
+        proj = np.asarray(state["proj"])
+        m = np.concatenate([proj, -np.asarray(state["offset"])[:, None]], axis=1) @ z
+        return np.einsum("ij,ij->j", m, m)  # type: ignore[no-any-return]
 
     def block_stats(self, state: FitState, before: np.ndarray, after: np.ndarray,
                     valid: np.ndarray) -> Partial:
@@ -225,8 +240,7 @@ class IRMADFit:
                     valid: np.ndarray, step: int, fitted: bool
                     ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray | None]:
         n_b = before.shape[0]
-        w_sum, wz = 0.0, np.zeros(2 * n_b)
-        wzz = np.zeros((2 * n_b, 2 * n_b))
+        acc = np.zeros((2 * n_b + 1, 2 * n_b + 1))
         hist = None
         for r0 in range(0, valid.shape[0], step):
             ok = valid[r0:r0 + step]
@@ -239,13 +253,11 @@ class IRMADFit:
                 if self.robust_scale:
                     h = STAT_HISTOGRAM.counts(chi2)
                     hist = h if hist is None else hist + h
+                acc += (z * w) @ z.T
             else:
-                w = np.ones(z.shape[1])
-            zw = z * w
-            w_sum += float(w.sum())
-            wz += zw.sum(axis=1)
-            wzz += zw @ z.T
-        return w_sum, wz, wzz, hist
+                acc += z @ z.T
+        # the row/column of ones carries sum(w) and sum(w z)
+        return float(acc[-1, -1]), acc[:-1, -1].copy(), acc[:-1, :-1].copy(), hist
 
     def end_pass(self, state: FitState, total: Partial | None) -> FitState:
         if total is None:
@@ -315,7 +327,7 @@ class IRMADFit:
         """
         z = self._z(before, after, valid)
         p = z.shape[0] // 2
-        m = np.asarray(state["proj"]) @ z - np.asarray(state["offset"])[:, None]
+        m = np.asarray(state["proj"]) @ z[:-1] - np.asarray(state["offset"])[:, None]
         out = np.full((p, *valid.shape), np.nan, "float32")
         out[:, valid] = m
         return out
