@@ -284,7 +284,8 @@ def timeline_files(folder: str | os.PathLike[str], *, site: Site | None = None,
                                    sample=_NOISE_SAMPLE, seed=_NOISE_SEED)
         del noise_layers, noise_valid, sub_layers
         if relax:
-            persistence, min_before = relax_rules(max_clear, persistence, min_before, notes)
+            persistence, min_before = relax_rules(max_clear, persistence, min_before, notes,
+                                                  n_epochs=len(present))
         prm = TimelineParams(threshold=thr, noise_var=noise, persistence=persistence,
                              min_before=min_before, z_min=z_min, min_share=min_share)
         # 3. the history pass

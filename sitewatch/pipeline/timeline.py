@@ -390,11 +390,14 @@ def timeline_bands(method: str, bands: Sequence[str] | None, common: Sequence[st
     return use
 
 
-def relax_rules(max_clear: int, persistence: int, min_before: int, notes: list[str]
-                ) -> tuple[int, int]:
+def relax_rules(max_clear: int, persistence: int, min_before: int, notes: list[str],
+                n_epochs: int | None = None) -> tuple[int, int]:
     """Persistence and ``min_before`` a series with ``max_clear`` clear epochs can meet.
 
-    Appends (and logs) a note when the rules are relaxed.
+    Appends a note when the rules are relaxed and logs it: at INFO level when
+    the series simply has few scenes (``max_clear == n_epochs``, the number of
+    epochs with a scene: e.g. a before/after pair), as a WARNING when clouds or
+    no-data inside the scenes cost the epochs.
 
     Examples
     --------
@@ -410,7 +413,8 @@ def relax_rules(max_clear: int, persistence: int, min_before: int, notes: list[s
                  f"needs {min_before} before and {persistence + 1} after; relaxed to "
                  f"{new_before} before and {new_pers + 1} after"
                  + (", so changes are not confirmed by later epochs" if new_pers == 0 else ""))
-    log.warning(notes[-1])
+    short_series = n_epochs is not None and max_clear >= n_epochs
+    log.log(logging.INFO if short_series else logging.WARNING, notes[-1])
     return new_pers, new_before
 
 
@@ -457,7 +461,8 @@ def fit_timeline(layers: StackLike, valid: np.ndarray | None, band_names: Sequen
                 clear += np.isfinite(layer).all(axis=0)
     max_clear = int(clear.max())
     if relax:
-        persistence, min_before = relax_rules(max_clear, persistence, min_before, notes)
+        persistence, min_before = relax_rules(max_clear, persistence, min_before, notes,
+                                              n_epochs=sum(x is not None for x in layers))
     prm = TimelineParams(threshold=thr, noise_var=noise, persistence=persistence,
                          min_before=min_before, z_min=z_min, min_share=min_share)
     return prm, two, notes

@@ -123,6 +123,19 @@ def test_few_clear_epochs_relax_the_rules_and_say_so():
     assert any("relaxed" in n for n in res.notes)
 
 
+def test_relaxing_warns_only_when_clouds_cost_the_epochs(caplog):
+    import logging
+
+    from sitewatch.pipeline.timeline import relax_rules
+
+    with caplog.at_level(logging.INFO, logger="sitewatch.pipeline.timeline"):
+        # two scenes in all (the rest are gaps): the user's series is short, not cloudy
+        assert relax_rules(2, 1, 2, [], n_epochs=2) == (0, 1)
+        # four scenes, but clouds leave two clear observations per pixel at most
+        assert relax_rules(2, 1, 2, [], n_epochs=4) == (0, 1)
+    assert [r.levelno for r in caplog.records] == [logging.INFO, logging.WARNING]
+
+
 def test_default_persistence_spans_a_season():
     s = make_series(12, (4, 4))
     assert default_persistence(make_epochs(s.stack, every="month")) == 2
