@@ -234,7 +234,9 @@ def forward(weights: Mapping[str, np.ndarray], x: np.ndarray, arch: Arch) -> np.
     """
     _, h, wd = x.shape
     al = arch.align
-    x = np.pad(np.asarray(x, "float32"), ((0, 0), (0, (-h) % al), (0, (-wd) % al)))
+    x = np.asarray(x, "float32")
+    if h % al or wd % al:
+        x = np.pad(x, ((0, 0), (0, (-h) % al), (0, (-wd) % al)))
 
     skips: list[np.ndarray] = []
     v = x

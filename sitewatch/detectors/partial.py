@@ -159,14 +159,24 @@ class Histogram:
 
         Examples
         --------
-        >>> Histogram(0, 10, 10).index(np.array([-1.0, 0.5, 9.99, 42.0]))
-        array([0, 0, 9, 9])
+        >>> Histogram(0, 10, 10).index(np.array([-1.0, 0.5, 9.99, 42.0])).tolist()
+        [0, 0, 9, 9]
         """
         if self.hi <= self.lo:
             return np.zeros(np.shape(values), dtype="int64")
         f0, f1 = float(self._fwd(self.lo)), float(self._fwd(self.hi))
-        i = np.floor((self._fwd(values) - f0) * (self.nbins / (f1 - f0)))
-        return np.clip(i, 0, self.nbins - 1).astype("int64")
+        # in place on one copy; clipping to [0, nbins - 1] first makes the integer
+        # cast (truncation) the floor
+        if self.scale == "linear":
+            # float32 input (reflectance) stays float32: its own precision, half the memory
+            dt = "float32" if np.asarray(values).dtype == np.float32 else "float64"
+            i = np.subtract(values, f0, dtype=dt)
+        else:
+            i = self._fwd(values)
+            i -= f0
+        i *= self.nbins / (f1 - f0)
+        np.clip(i, 0, self.nbins - 1, out=i)
+        return i.astype(np.int32 if self.nbins < 2**31 else np.int64)
 
     def counts(self, values: np.ndarray) -> np.ndarray:
         """(nbins,) float64 counts of the finite values.
@@ -177,7 +187,9 @@ class Histogram:
         array([1., 2., 0., 0.])
         """
         v = np.asarray(values).ravel()
-        v = v[np.isfinite(v)]
+        fin = np.isfinite(v)
+        if not fin.all():
+            v = v[fin]
         return np.bincount(self.index(v), minlength=self.nbins).astype("float64")
 
     def quantile(self, counts: np.ndarray, q: float) -> float:

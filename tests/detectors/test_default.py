@@ -104,3 +104,17 @@ def test_default_falls_back_on_rasters_without_its_bands(sample_pair, caplog):
     assert 0 < res.change.mask.mean() < 0.5
     with pytest.raises(DataError, match="B05"):
         detect_change(before.select(four), after.select(four), method=DEFAULT_DETECTOR)
+
+
+def test_tiled_inference_equals_one_evaluation(default_run, monkeypatch):
+    # wide blocks (a full-width row block of a 10980-column tile) run tile by tile with
+    # the network's halo: bounded memory, the same probabilities
+    import sitewatch.detectors.learned as learned
+
+    before, after, _, cm = default_run
+    monkeypatch.setattr(learned, "TILE", 96)
+    tiled = get_detector(LEARNED)(before, after, band_names=S2_LAND_BANDS)
+    ok = np.isfinite(cm.probability)
+    assert np.array_equal(ok, np.isfinite(tiled.probability))
+    assert np.abs(tiled.probability[ok] - cm.probability[ok]).max() < 1e-5
+    assert (tiled.mask != cm.mask).mean() < 1e-4
