@@ -60,6 +60,7 @@ True
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -226,27 +227,32 @@ class IRMADFit:
         # row chunks of about _CHUNK pixels: the float64 spectra, MADs and weights of a
         # chunk stay in the CPU cache (a whole-scene float64 copy per pass is what makes
         # a plain implementation slow); float64 sums, so the order does not matter
-        fitted = "proj" in state
-        step = max(1, _CHUNK // max(valid.shape[1], 1))
         with threadpool_limits(1, user_api="blas"):
-            sums = self._chunk_sums(state, before, after, valid, step, fitted)
+            sums = self._chunk_sums(state, before, after, valid)
         w_sum, wz, wzz, hist = sums
         out: dict[str, Any] = {"w": w_sum, "wz": wz, "wzz": wzz}
         if hist is not None:
             out["zhist"] = hist
         return Partial.of(sums=out)
 
+    @staticmethod
+    def _row_chunks(valid: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+        """(rows, valid[rows]) of about ``_CHUNK`` pixels each, skipping empty ones."""
+        step = max(1, _CHUNK // max(valid.shape[1], 1))
+        for r0 in range(0, valid.shape[0], step):
+            rows = slice(r0, r0 + step)
+            if valid[rows].any():
+                yield rows, valid[rows]
+
     def _chunk_sums(self, state: FitState, before: np.ndarray, after: np.ndarray,
-                    valid: np.ndarray, step: int, fitted: bool
+                    valid: np.ndarray
                     ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray | None]:
         n_b = before.shape[0]
+        fitted = "proj" in state
         acc = np.zeros((2 * n_b + 1, 2 * n_b + 1))
         hist = None
-        for r0 in range(0, valid.shape[0], step):
-            ok = valid[r0:r0 + step]
-            if not ok.any():
-                continue
-            z = self._z(before[:, r0:r0 + step], after[:, r0:r0 + step], ok)
+        for rows, ok in self._row_chunks(valid):
+            z = self._z(before[:, rows], after[:, rows], ok)
             if fitted:
                 chi2 = self.chi2_of(state, z)
                 w = chi2_sf(n_b, chi2 / float(state.get("chi2_scale", 1.0)))
@@ -301,14 +307,10 @@ class IRMADFit:
                   valid: np.ndarray) -> np.ndarray:
         """(M, N) chi-square statistic of the MADs; NaN where invalid."""
         out = np.full(valid.shape, np.nan, "float32")
-        step = max(1, _CHUNK // max(valid.shape[1], 1))
         with threadpool_limits(1, user_api="blas"):
-            for r0 in range(0, valid.shape[0], step):
-                ok = valid[r0:r0 + step]
-                if ok.any():
-                    rows = out[r0:r0 + step]  # a view: filled in place
-                    rows[ok] = self.chi2_of(state, self._z(before[:, r0:r0 + step],
-                                                           after[:, r0:r0 + step], ok))
+            for rows, ok in self._row_chunks(valid):
+                part = out[rows]  # a view: filled in place
+                part[ok] = self.chi2_of(state, self._z(before[:, rows], after[:, rows], ok))
         return out
 
     def mads(self, state: FitState, before: np.ndarray, after: np.ndarray,

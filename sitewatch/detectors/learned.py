@@ -152,9 +152,8 @@ def tiled_logits(before: np.ndarray, after: np.ndarray, stats_before: tuple[np.n
     >>> bool(np.allclose(tiled_logits(b, a, s, s, w, arch, tile=16), whole, atol=1e-5))
     True
     """
-    al = arch.align
+    al, halo = arch.align, arch.halo  # the halo is a multiple of the pooling grid
     tile = max(al, tile // al * al)
-    halo = -(-arch.halo // al) * al
     _, h, w = before.shape
     rows, cols = _spans(h, tile, halo), _spans(w, tile, halo)
     if len(rows) == 1 and len(cols) == 1:
@@ -226,7 +225,6 @@ class LearnedDetector(Detector):
     >>> LearnedDetector().params["model"]
     'default'
     """
-
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:

@@ -176,7 +176,7 @@ class Histogram:
             i -= f0
         i *= self.nbins / (f1 - f0)
         np.clip(i, 0, self.nbins - 1, out=i)
-        return i.astype(np.int32 if self.nbins < 2**31 else np.int64)
+        return i.astype(np.int32)  # bincount is faster on int32 indices
 
     def counts(self, values: np.ndarray) -> np.ndarray:
         """(nbins,) float64 counts of the finite values.

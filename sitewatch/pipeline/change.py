@@ -76,7 +76,7 @@ def detect_change(before: Raster, after: Raster, *, method: str | None = None,
     _check_same_grid(before, after)
     have = tuple(b for b in before.band_names if b in after.band_names)
     info, params = resolve_detector(method, have, params)
-    bands = info.bands or tuple(b for b in before.band_names if b in after.band_names)
+    bands = info.bands or have
     b, a = before.select(bands), after.select(bands)
     valid = b.valid_mask() & a.valid_mask()
     res_m = float(np.sqrt(np.median(b.pixel_area_m2())))
