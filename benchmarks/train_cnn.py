@@ -15,7 +15,8 @@ iterations to fit a one-hour budget on 2 cores (exact commands in
 ``benchmarks/models/recipe2/``; the fold ``.npz`` files are not kept in git)
 and did not beat them: pooled leave-one-city-out F1 0.249 against 0.266. Copy a
 fold over ``cnn-default.npz`` only if ``benchmarks/bench_oscd.py`` shows its
-recipe ahead.
+recipe ahead. ``--siamese 1 --common-sd 0.2 --iters 1000`` (a Siamese-difference
+U-Net; ``benchmarks/models/siamese/``) scored 0.210 and is not shipped either.
 
 For every fold (a held-out city) a model is trained on the other 8 cities,
 exported to ``<out>/cnn-loco-<city>.npz`` (batch norm folded, float32) and
@@ -35,7 +36,9 @@ Recipe (defaults below; see ``--help``):
   (per-image normalisation: L1C and L2A look alike), 30 channels = before,
   after, after - before;
 - network: early-fusion U-Net (:class:`sitewatch.detectors.convnet.Arch`,
-  widths 16/32/48/64, batch norm folded at export);
+  widths 16/32/48/64, batch norm folded at export); with ``--siamese 1`` one
+  encoder per date (shared weights, inputs before and after only) and a decoder
+  on the absolute differences of their features;
 - sampling: random 96 x 96 crops, half of them centred (+-24 px) on a change
   pixel of a training city (class-balanced), batch 16;
 - augmentation: the 8 dihedral transforms; per band and date a random gain
@@ -128,13 +131,18 @@ def validation_strip(y: np.ndarray, parts: int = 5) -> np.ndarray:
     return m
 
 
+SIAMESE = False  # set from --siamese in main()
+
+
 def inputs(zb: np.ndarray, za: np.ndarray) -> np.ndarray:
+    if SIAMESE:
+        return np.concatenate([zb, za])
     return np.concatenate([zb, za, za - zb])
 
 
 def sample_batch(cities: list[dict[str, Any]], rng: np.random.Generator, batch: int,
                  size: int, *, pos_share: float, gain_sd: float, offset_sd: float,
-                 shift_p: float) -> tuple[np.ndarray, np.ndarray]:
+                 shift_p: float, common_sd: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     weights = np.array([c["y"].size for c in cities], "float64")
     for _ in range(batch):
@@ -159,6 +167,10 @@ def sample_batch(cities: list[dict[str, Any]], rng: np.random.Generator, batch: 
         ga = np.exp(rng.normal(0, gain_sd, (NB, 1, 1)))
         zb = zb * gb + rng.normal(0, offset_sd, (NB, 1, 1))
         za = za * ga + rng.normal(0, offset_sd, (NB, 1, 1))
+        if common_sd:  # the same spectral distortion on both dates (another city's look)
+            gc = np.exp(rng.normal(0, common_sd, (NB, 1, 1)))
+            oc = rng.normal(0, common_sd, (NB, 1, 1))
+            zb, za = zb * gc + oc, za * gc + oc
         x = inputs(zb, za)
         y = c["target"][r:r + size, q:q + size]
         k = int(rng.integers(4))
@@ -193,16 +205,26 @@ def build_torch_model(arch: Arch, in_ch: int):  # type: ignore[no-untyped-def]
             y = self.convs[name](x)
             return y if name == "head" else torch.relu(self.bns[name](y))
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            f = nn.functional
+        def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
             skips = []
             v = x
             for lev, n in enumerate(arch.enc_convs):
                 if lev:
-                    v = f.max_pool2d(v, 2)
+                    v = nn.functional.max_pool2d(v, 2)
                 for i in range(n):
                     v = self.conv(f"enc{lev}_{i}", v)
                 skips.append(v)
+            return skips
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            f = nn.functional
+            if SIAMESE:
+                half = x.shape[1] // 2
+                fb, fa = self.encode(x[:, :half]), self.encode(x[:, half:])
+                skips = [torch.abs(a - b) for a, b in zip(fa, fb, strict=True)]
+            else:
+                skips = self.encode(x)
+            v = skips[-1]
             for lev in range(len(arch.widths) - 2, -1, -1):
                 up = f.interpolate(v, scale_factor=2, mode="nearest")
                 v = self.conv(f"dec{lev}", torch.cat([up, skips[lev]], 1))
@@ -278,7 +300,7 @@ def train(cities: list[dict[str, Any]], arch: Arch, args: argparse.Namespace, lo
 
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    in_ch = 3 * NB
+    in_ch = NB if SIAMESE else 3 * NB
     net = build_torch_model(arch, in_ch).to(memory_format=torch.channels_last)
     ema = torch.optim.swa_utils.AveragedModel(
         net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema), use_buffers=True)
@@ -293,7 +315,7 @@ def train(cities: list[dict[str, Any]], arch: Arch, args: argparse.Namespace, lo
         net.train()
         xb, yb = sample_batch(cities, rng, args.batch, args.size, pos_share=args.pos_share,
                               gain_sd=args.gain_sd, offset_sd=args.offset_sd,
-                              shift_p=args.shift_p)
+                              shift_p=args.shift_p, common_sd=args.common_sd)
         x = torch.from_numpy(xb).to(memory_format=torch.channels_last)
         y = torch.from_numpy(yb)
         m = (y >= 0).float()
@@ -350,6 +372,10 @@ def main() -> int:
     ap.add_argument("--gain-sd", type=float, default=0.1)
     ap.add_argument("--offset-sd", type=float, default=0.1)
     ap.add_argument("--shift-p", type=float, default=0.3)
+    ap.add_argument("--common-sd", type=float, default=0.0, help="sd of a per-band gain "
+                    "(log) and offset applied alike to both dates (city-to-city look)")
+    ap.add_argument("--siamese", type=int, default=0, help="1: Siamese-difference U-Net "
+                    "(shared encoder per date, decoder on |features_after - features_before|)")
     ap.add_argument("--widths", default="16,32,48,64")
     ap.add_argument("--enc-convs", default="1,2,2,2")
     ap.add_argument("--dec0-kernel", type=int, default=1)
@@ -360,9 +386,12 @@ def main() -> int:
     args = ap.parse_args()
     import torch
 
+    global SIAMESE
+    SIAMESE = bool(args.siamese)
     torch.set_num_threads(args.threads)
     arch = Arch(tuple(int(v) for v in args.widths.split(",")),
-                tuple(int(v) for v in args.enc_convs.split(",")), args.dec0_kernel)
+                tuple(int(v) for v in args.enc_convs.split(",")), args.dec0_kernel,
+                SIAMESE)
     args.out.mkdir(parents=True, exist_ok=True)
 
     def log(msg: str) -> None:

@@ -7,7 +7,11 @@ Boulch, ICIP 2018), slimmed to run on a CPU in about a second per
 the encoder at that level, 2x2 max pooling between levels; the decoder
 upsamples (nearest neighbour), concatenates the encoder's skip and applies one
 convolution with ReLU per level (3x3; ``dec0_kernel`` at full resolution);
-a 1x1 head gives one change logit per pixel. Batch normalisation was folded
+a 1x1 head gives one change logit per pixel. With ``siamese=True`` the input
+holds the two dates' bands (before, then after), the encoder runs on each date
+with the same weights and the decoder sees ``|after - before|`` of the
+features at every level (FC-Siam-diff in the same paper), so the logits do not
+depend on the order of the dates. Batch normalisation was folded
 into the convolution weights at export, so each layer is ``relu(W * x + b)``.
 
 Weights live in an ``.npz`` file: ``<layer>.w`` (Cout, Cin, k, k) and
@@ -54,6 +58,7 @@ class Arch:
     widths: tuple[int, ...] = (16, 32, 48, 64)
     enc_convs: tuple[int, ...] = (1, 2, 2, 2)
     dec0_kernel: int = 1
+    siamese: bool = False
 
     @classmethod
     def from_meta(cls, d: Mapping[str, Any]) -> Arch:
@@ -64,7 +69,8 @@ class Arch:
         >>> Arch.from_meta({"widths": [8, 16], "enc_convs": [1, 1], "dec0_kernel": 3}).widths
         (8, 16)
         """
-        return cls(tuple(d["widths"]), tuple(d["enc_convs"]), int(d.get("dec0_kernel", 1)))
+        return cls(tuple(d["widths"]), tuple(d["enc_convs"]), int(d.get("dec0_kernel", 1)),
+                   bool(d.get("siamese", False)))
 
     def to_meta(self) -> dict[str, Any]:
         """A JSON-able dict (inverse of :meth:`from_meta`)."""
@@ -218,6 +224,20 @@ def _up(x: np.ndarray) -> np.ndarray:
     return out.reshape(c, 2 * h, 2 * w)
 
 
+def _encode(weights: Mapping[str, np.ndarray], x: np.ndarray, arch: Arch) -> list[np.ndarray]:
+    """The encoder's feature maps, one per level."""
+    skips: list[np.ndarray] = []
+    v = x
+    for lev, n in enumerate(arch.enc_convs):
+        if lev:
+            v = _pool(v)
+        for i in range(n):
+            name = f"enc{lev}_{i}"
+            v = _relu(conv2d(v, weights[f"{name}.w"], weights[f"{name}.b"]))
+        skips.append(v)
+    return skips
+
+
 def forward(weights: Mapping[str, np.ndarray], x: np.ndarray, arch: Arch) -> np.ndarray:
     """(H, W) change logits of a (C, H, W) input (any H, W; padded to a multiple of ``arch.align``).
 
@@ -238,15 +258,13 @@ def forward(weights: Mapping[str, np.ndarray], x: np.ndarray, arch: Arch) -> np.
     if h % al or wd % al:
         x = np.pad(x, ((0, 0), (0, (-h) % al), (0, (-wd) % al)))
 
-    skips: list[np.ndarray] = []
-    v = x
-    for lev, n in enumerate(arch.enc_convs):
-        if lev:
-            v = _pool(v)
-        for i in range(n):
-            name = f"enc{lev}_{i}"
-            v = _relu(conv2d(v, weights[f"{name}.w"], weights[f"{name}.b"]))
-        skips.append(v)
+    if arch.siamese:
+        half = x.shape[0] // 2
+        fb, fa = _encode(weights, x[:half], arch), _encode(weights, x[half:], arch)
+        skips = [np.abs(np.subtract(a, b, out=a), out=a) for a, b in zip(fa, fb, strict=True)]
+    else:
+        skips = _encode(weights, x, arch)
+    v = skips[-1]
     for lev in range(len(arch.widths) - 2, -1, -1):
         w, b = weights[f"dec{lev}.w"], weights[f"dec{lev}.b"]
         cv = v.shape[0]

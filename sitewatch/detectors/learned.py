@@ -103,18 +103,23 @@ def standardize(x: np.ndarray, median: np.ndarray, iqr: np.ndarray) -> np.ndarra
 
 
 def model_inputs(before: np.ndarray, after: np.ndarray, stats_before: tuple[np.ndarray, ...],
-                 stats_after: tuple[np.ndarray, ...]) -> np.ndarray:
-    """(3B, M, N) network input: standardised before, after, and their difference.
+                 stats_after: tuple[np.ndarray, ...], *, siamese: bool = False) -> np.ndarray:
+    """Network input: standardised before, after, and (early fusion) their difference.
+
+    (3B, M, N) for an early-fusion network; (2B, M, N) for a Siamese one, whose
+    encoder sees each date's B bands on its own.
 
     Examples
     --------
     >>> s = (np.zeros(1), np.ones(1))
     >>> model_inputs(np.ones((1, 1, 1)), 3 * np.ones((1, 1, 1)), s, s)[:, 0, 0]
     array([1., 3., 2.], dtype=float32)
+    >>> model_inputs(np.ones((1, 1, 1)), 3 * np.ones((1, 1, 1)), s, s, siamese=True)[:, 0, 0]
+    array([1., 3.], dtype=float32)
     """
     zb = standardize(before, *stats_before)
     za = standardize(after, *stats_after)
-    return np.concatenate([zb, za, za - zb])
+    return np.concatenate([zb, za] if siamese else [zb, za, za - zb])
 
 
 #: Core size (pixels, a multiple of every pooling grid) of the tiles the network
@@ -157,12 +162,13 @@ def tiled_logits(before: np.ndarray, after: np.ndarray, stats_before: tuple[np.n
     _, h, w = before.shape
     rows, cols = _spans(h, tile, halo), _spans(w, tile, halo)
     if len(rows) == 1 and len(cols) == 1:
-        return forward(weights, model_inputs(before, after, stats_before, stats_after), arch)
+        return forward(weights, model_inputs(before, after, stats_before, stats_after,
+                                             siamese=arch.siamese), arch)
     out = np.empty((h, w), "float32")
     for c0, c1, r0, r1 in rows:
         for d0, d1, s0, s1 in cols:
             x = model_inputs(before[:, r0:r1, s0:s1], after[:, r0:r1, s0:s1], stats_before,
-                             stats_after)
+                             stats_after, siamese=arch.siamese)
             out[c0:c1, d0:d1] = forward(weights, x, arch)[c0 - r0:c1 - r0, d0 - s0:d1 - s0]
     return out
 
@@ -194,7 +200,8 @@ def load_model(name: str = "default") -> tuple[dict[str, np.ndarray], dict[str, 
     if "arch" not in meta:
         raise DetectorError(f"model {path} predates the current format (no arch): retrain it "
                             "with benchmarks/train_cnn.py")
-    problems = check_weights(weights, Arch.from_meta(meta["arch"]), 3 * len(meta["bands"]))
+    arch = Arch.from_meta(meta["arch"])
+    problems = check_weights(weights, arch, (1 if arch.siamese else 3) * len(meta["bands"]))
     if problems:
         raise DetectorError(f"model {path} does not match its arch: {'; '.join(problems[:3])}")
     return weights, meta

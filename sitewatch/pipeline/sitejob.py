@@ -5,7 +5,7 @@ epochs: mask and magnitude COGs, regions as GeoJSON and CSV, figures, summary)
 and, with three clear epochs or more, ``timeline/`` (progress tables, events,
 first-change dates, progress chart), plus ``done.json``.
 
-:func:`run_site` is what a dask worker runs. It builds the site's outputs in a
+:func:`run_watch_site` is what a dask worker runs. It builds the site's outputs in a
 private work folder and moves the finished folder into place in one rename, with
 its marker ``done.json`` (written atomically) inside: a site folder with a marker
 is complete, a killed run leaves no half-written site behind, and a later run
@@ -21,10 +21,10 @@ Examples
 ...                                  "to": "2018-12-31", "every": "year", "formats": [],
 ...                                  "bbox": [-122.0135, 37.3250, -122.0025, 37.3360]}]})
 >>> out = Path(tempfile.mkdtemp())
->>> first = run_site(wl.sites[0], out)
+>>> first = run_watch_site(wl.sites[0], out)
 >>> first.status, first.epochs_used, (out / "park" / "done.json").is_file()
 ('done', 2, True)
->>> run_site(wl.sites[0], out).status      # settings unchanged: nothing is redone
+>>> run_watch_site(wl.sites[0], out).status      # settings unchanged: nothing is redone
 'skipped'
 """
 
@@ -54,7 +54,7 @@ from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2, detect_change
 from sitewatch.pipeline.outputs import write_change_outputs
 from sitewatch.pipeline.watchlist import WatchSite
 
-__all__ = ["SiteOutcome", "run_site", "site_status", "MARKER", "WORK_DIR"]
+__all__ = ["SiteOutcome", "run_watch_site", "site_status", "MARKER", "WORK_DIR"]
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def _move_into_place(work: Path, final: Path, trash_root: Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
 
 
-def run_site(spec: WatchSite, out_root: str | os.PathLike[str], *, force: bool = False
+def run_watch_site(spec: WatchSite, out_root: str | os.PathLike[str], *, force: bool = False
              ) -> SiteOutcome:
     """Run one site into ``out_root/<id>/``; never raises for a site's own failure.
 

@@ -45,7 +45,7 @@ from typing import Any
 
 from sitewatch.atomic import atomic_write_text
 from sitewatch.errors import ConfigError
-from sitewatch.pipeline.sitejob import WORK_DIR, SiteOutcome, run_site, site_status
+from sitewatch.pipeline.sitejob import WORK_DIR, SiteOutcome, run_watch_site, site_status
 from sitewatch.pipeline.watchlist import Watchlist, WatchSite
 
 __all__ = ["WatchReport", "run_watchlist", "DEFAULT_WORKERS", "LOCK_FILE"]
@@ -166,7 +166,7 @@ def _run_lock(out: Path) -> Iterator[None]:
 def _run_serial(todo: list[WatchSite], out: Path, force: bool,
                 done: OutcomeCallback) -> None:
     for spec in todo:
-        done(run_site(spec, out, force=force))
+        done(run_watch_site(spec, out, force=force))
 
 
 def _run_dask(todo: list[WatchSite], out: Path, force: bool, done: OutcomeCallback, *,
@@ -191,7 +191,7 @@ def _run_dask(todo: list[WatchSite], out: Path, force: bool, done: OutcomeCallba
         where = f"LocalCluster({workers} processes)"
     log.info("running %d sites on %s", len(todo), where)
     try:
-        futures = {client.submit(run_site, spec, str(out), force=force, pure=False,
+        futures = {client.submit(run_watch_site, spec, str(out), force=force, pure=False,
                                  key=f"sitewatch-site-{spec.id}-{os.urandom(4).hex()}"): spec
                    for spec in todo}
         for fut in as_completed(futures):

@@ -14,7 +14,7 @@ from sitedata import site_folders_factory
 from sitewatch.cli.main import cli
 from sitewatch.errors import ConfigError
 from sitewatch.imagery.io import read_raster, write_cog
-from sitewatch.pipeline.sitejob import MARKER, run_site
+from sitewatch.pipeline.sitejob import MARKER, run_watch_site
 from sitewatch.pipeline.watchlist import parse_watchlist, read_watchlist
 from sitewatch.pipeline.watchrun import LOCK_FILE, run_watchlist
 
@@ -110,7 +110,7 @@ def test_site_run_writes_outputs_and_marker_and_is_redone_when_settings_change(t
     wl = parse_watchlist({"defaults": {**BASE, "formats": ["png"]},
                           "sites": [{"id": "park", "bbox": BOX}]})
     spec = wl.sites[0]
-    first = run_site(spec, tmp_path)
+    first = run_watch_site(spec, tmp_path)
     assert first.status == "done" and first.regions > 0 and first.changed_area_m2 > 0
     assert first.dates == ["2015-09-18", "2018-03-26"]
     folder = tmp_path / "park"
@@ -124,12 +124,12 @@ def test_site_run_writes_outputs_and_marker_and_is_redone_when_settings_change(t
     assert marker["outcome"]["regions"] == first.regions
     assert not any((tmp_path / ".work").iterdir())  # nothing left half-built
     # same settings: skipped; new dates: redone; --force: redone
-    assert run_site(spec, tmp_path).status == "skipped"
+    assert run_watch_site(spec, tmp_path).status == "skipped"
     later = parse_watchlist({"defaults": {**BASE, "formats": ["png"], "from": "2015-06-01"},
                              "sites": [{"id": "park", "bbox": BOX}]}).sites[0]
     assert later.fingerprint() != spec.fingerprint()
-    assert run_site(later, tmp_path).status == "done"
-    assert run_site(later, tmp_path, force=True).status == "done"
+    assert run_watch_site(later, tmp_path).status == "done"
+    assert run_watch_site(later, tmp_path, force=True).status == "done"
     assert json.loads((folder / MARKER).read_text())["fingerprint"] == later.fingerprint()
 
 
@@ -203,7 +203,7 @@ def test_site_with_several_epochs_gets_a_timeline(tmp_path):
         write_cog(dataclasses.replace(r, dates=(day,)), folder / f"site0_{day}.tif",
                   overviews=False)
     spec = read_watchlist(data["path"]).sites[0]
-    outcome = run_site(spec, tmp_path / "out")
+    outcome = run_watch_site(spec, tmp_path / "out")
     assert outcome.status == "done", outcome.message
     assert outcome.epochs_used == 4 and outcome.events is not None and outcome.events > 0
     tl = tmp_path / "out" / "site0" / "timeline"
