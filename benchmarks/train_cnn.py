@@ -300,7 +300,7 @@ def train(cities: list[dict[str, Any]], arch: Arch, args: argparse.Namespace, lo
 
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    in_ch = NB if SIAMESE else 3 * NB
+    in_ch = arch.input_channels(NB)
     net = build_torch_model(arch, in_ch).to(memory_format=torch.channels_last)
     ema = torch.optim.swa_utils.AveragedModel(
         net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema), use_buffers=True)

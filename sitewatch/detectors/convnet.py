@@ -72,6 +72,18 @@ class Arch:
         return cls(tuple(d["widths"]), tuple(d["enc_convs"]), int(d.get("dec0_kernel", 1)),
                    bool(d.get("siamese", False)))
 
+    def input_channels(self, n_bands: int) -> int:
+        """Channels of the network input for ``n_bands`` bands per date.
+
+        Before, after and their difference (early fusion), or before and after (Siamese).
+
+        Examples
+        --------
+        >>> Arch().input_channels(10), Arch(siamese=True).input_channels(10)
+        (30, 10)
+        """
+        return n_bands if self.siamese else 3 * n_bands
+
     def to_meta(self) -> dict[str, Any]:
         """A JSON-able dict (inverse of :meth:`from_meta`)."""
         return asdict(self)

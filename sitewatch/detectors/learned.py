@@ -201,7 +201,7 @@ def load_model(name: str = "default") -> tuple[dict[str, np.ndarray], dict[str, 
         raise DetectorError(f"model {path} predates the current format (no arch): retrain it "
                             "with benchmarks/train_cnn.py")
     arch = Arch.from_meta(meta["arch"])
-    problems = check_weights(weights, arch, (1 if arch.siamese else 3) * len(meta["bands"]))
+    problems = check_weights(weights, arch, arch.input_channels(len(meta["bands"])))
     if problems:
         raise DetectorError(f"model {path} does not match its arch: {'; '.join(problems[:3])}")
     return weights, meta

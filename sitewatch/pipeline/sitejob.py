@@ -165,8 +165,8 @@ def _move_into_place(work: Path, final: Path, trash_root: Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
 
 
-def run_watch_site(spec: WatchSite, out_root: str | os.PathLike[str], *, force: bool = False
-             ) -> SiteOutcome:
+def run_watch_site(spec: WatchSite, out_root: str | os.PathLike[str], *,
+                   force: bool = False) -> SiteOutcome:
     """Run one site into ``out_root/<id>/``; never raises for a site's own failure.
 
     Parameters
