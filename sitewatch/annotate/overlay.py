@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from affine import Affine
-from shapely.geometry import Polygon, shape
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 
@@ -52,17 +52,15 @@ def change_types(*, mask: np.ndarray | None = None, change_type: np.ndarray | No
 
 
 def type_polygons(types: np.ndarray, transform: Affine) -> dict[int, list[Polygon]]:
-    """Polygons (in the grid's CRS) of each change type's pixels, traced along pixel edges."""
-    from rasterio import features  # array -> geometry only; no file I/O
+    """Polygons (in the grid's CRS) of each change type's pixels, traced along pixel edges.
 
-    types = np.ascontiguousarray(types, dtype="uint8")
-    out: dict[int, list[Polygon]] = {}
-    if not types.any():
-        return out
-    for geom, value in features.shapes(types, mask=types > 0, transform=transform,
-                                       connectivity=8):
-        out.setdefault(int(value), []).append(shape(geom))
-    return dict(sorted(out.items()))
+    The tracer of the regions (:func:`~sitewatch.detectors.polygons.trace_polygons`),
+    so what is drawn is what is written.
+    """
+    from sitewatch.detectors.polygons import trace_polygons
+
+    traced = trace_polygons(np.asarray(types).astype("int32"), transform)
+    return {code: list(getattr(g, "geoms", [g])) for code, g in sorted(traced.items())}
 
 
 def _path_of(polys: Sequence[BaseGeometry]) -> Any:
