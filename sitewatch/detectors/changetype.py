@@ -11,13 +11,14 @@ WATER           water on one date only: on that date ``MNDWI > 0.1`` and
                 ``B11 < 0.06`` (water absorbs short-wave infrared; bright roofs
                 and hazy built-up areas with a high MNDWI do not), not on the
                 other, and ``|dMNDWI| > 0.2``
-CONSTRUCTION    bare soil appears (``BSI_a > 0``, ``dBSI > 0.05``,
-                ``NDVI_a < 0.25``) where plants grew (``NDVI_b >= 0.4`` or
-                ``NDBI_b < -0.1``): clearing, earthworks, a building site
-DEMOLITION      bare soil appears on a surface without plants (a building or a
-                pavement removed), or a built surface gives way to plants
-                (``NDBI_b > 0.05``, ``NDVI_b < 0.2``, ``BSI_b < 0.05``,
-                ``dNDVI > 0.2``)
+DEMOLITION      bare soil appears (``BSI_a > 0``, ``dBSI > 0.05``,
+                ``NDVI_a < 0.25``) on a built surface, neither plants nor
+                soil before (``NDVI_b < 0.4``, ``NDBI_b >= -0.1``,
+                ``BSI_b < 0.05``): a building or a pavement removed; or a built
+                surface gives way to plants (``NDBI_b > 0.05``,
+                ``NDVI_b < 0.2``, ``BSI_b < 0.05``, ``dNDVI > 0.2``)
+CONSTRUCTION    bare soil appears anywhere else: plants cleared, a building
+                site's soil reworked, earthworks
 ROOF            a new bright surface that is not soil: ``dBright > 0.02``,
                 ``NDVI_a < 0.25`` and (``BSI_a < 0.05`` or ``dBSI < -0.03``:
                 less soil-like than before, for roofs dusted with red soil)
@@ -67,11 +68,11 @@ __all__ = ["classify_change", "TYPE_RULES"]
 TYPE_RULES: tuple[tuple[ChangeType, str], ...] = (
     (ChangeType.WATER, "water on one date only (MNDWI > 0.1 and B11 < 0.06 on that date, "
                        "not on the other) and |dMNDWI| > 0.2"),
-    (ChangeType.CONSTRUCTION, "bare soil appears (BSI_a > 0, dBSI > 0.05, NDVI_a < 0.25) where "
-                              "plants grew (NDVI_b >= 0.4 or NDBI_b < -0.1)"),
-    (ChangeType.DEMOLITION, "bare soil appears on a surface without plants (the rest of the "
-                            "previous rule), or plants on a built one (NDBI_b > 0.05, "
-                            "NDVI_b < 0.2, BSI_b < 0.05, dNDVI > 0.2)"),
+    (ChangeType.DEMOLITION, "bare soil appears (BSI_a > 0, dBSI > 0.05, NDVI_a < 0.25) on a "
+                            "built surface (NDVI_b < 0.4, NDBI_b >= -0.1, BSI_b < 0.05), or "
+                            "plants on one (NDBI_b > 0.05, NDVI_b < 0.2, BSI_b < 0.05, "
+                            "dNDVI > 0.2)"),
+    (ChangeType.CONSTRUCTION, "bare soil appears anywhere else: plants cleared, soil reworked"),
     (ChangeType.ROOF, "dBright > 0.02 and NDVI_a < 0.25 and (BSI_a < 0.05 or dBSI < -0.03)"),
     (ChangeType.PAVING, "dBright < -0.01 and NDVI_a < 0.25 and MNDWI_a < 0"),
     (ChangeType.VEGETATION, "|dNDVI| > 0.1, or plants on both dates (NDVI > 0.25 on both)"),
@@ -114,13 +115,15 @@ def classify_change(before: np.ndarray, after: np.ndarray, band_names: Sequence[
         water_b = (ib["mndwi"] > 0.1) & (np.asarray(before[swir]) < 0.06)
         water_a = (ia["mndwi"] > 0.1) & (np.asarray(after[swir]) < 0.06)
         soil_appears = (ia["bsi"] > 0) & (d["bsi"] > 0.05) & (ia["ndvi"] < 0.25)
-        plants_before = (ib["ndvi"] >= 0.4) | (ib["ndbi"] < -0.1)
+        # built before: neither plants nor bare soil (a building site reworked is not a
+        # demolition)
+        built_before = (ib["ndvi"] < 0.4) & (ib["ndbi"] >= -0.1) & (ib["bsi"] < 0.05)
         rules = [
             (ChangeType.WATER, (water_b != water_a) & (np.abs(d["mndwi"]) > 0.2)),
-            (ChangeType.CONSTRUCTION, soil_appears & plants_before),
-            (ChangeType.DEMOLITION, soil_appears
+            (ChangeType.DEMOLITION, (soil_appears & built_before)
              | ((ib["ndbi"] > 0.05) & (ib["ndvi"] < 0.2) & (ib["bsi"] < 0.05)
                 & (d["ndvi"] > 0.2))),
+            (ChangeType.CONSTRUCTION, soil_appears),
             (ChangeType.ROOF, (d["brightness"] > 0.02) & (ia["ndvi"] < 0.25)
              & ((ia["bsi"] < 0.05) | (d["bsi"] < -0.03))),
             (ChangeType.PAVING, (d["brightness"] < -0.01) & (ia["ndvi"] < 0.25)

@@ -45,7 +45,7 @@ import numpy as np
 from sitewatch.types import ChangeType
 
 __all__ = ["DOMINANT_SHARE", "LISTED_SHARE", "BUILDING_WORK", "FAMILY_NAMES", "type_areas",
-           "composition", "region_class", "region_name", "composition_text",
+           "composition", "region_class", "region_name", "region_title", "composition_text",
            "composition_slugs", "N_CODES"]
 
 #: A type names a region only when it covers more than this share of its area.
@@ -154,15 +154,26 @@ def _family(shares: Mapping[int, float]) -> str:
     return max(parts, key=lambda k: parts[k])  # on a tie the first: completed, under way
 
 
+def region_title(shares: Mapping[int, float]) -> str:
+    """The head of a region's name: its dominant type's label, or its family.
+
+    Examples
+    --------
+    >>> region_title({3: 0.48, 6: 0.31, 1: 0.21}), region_title({3: 0.6, 6: 0.4})
+    ('construction completed', 'new roof')
+    """
+    cls = region_class(shares)
+    return cls.label if cls is not ChangeType.MIXED else _family(shares)
+
+
 def region_name(shares: Mapping[int, float]) -> str:
     """A region's name: its dominant type's, or a family and its composition.
 
     See the module docs for the rules.
     """
-    cls = region_class(shares)
-    if cls is not ChangeType.MIXED:
-        return cls.label
-    return f"{_family(shares)}: {composition_text(shares)}"
+    if region_class(shares) is not ChangeType.MIXED:
+        return region_title(shares)
+    return f"{region_title(shares)}: {composition_text(shares)}"
 
 
 def composition_slugs(shares: Mapping[int, float], *, digits: int = 3) -> dict[str, float]:
