@@ -41,4 +41,6 @@ def command(out: Path, method: str | None, overwrite: bool) -> None:
                    "out-of-training score)")
     click.echo(f"  outputs  {out}/ ({', '.join(p.name for p in run.paths.values())}) "
                f"in {time.perf_counter() - t0:.1f} s")
+    for note in run.run.notes if run.run is not None else []:
+        click.echo(f"  note     {note}")
     click.echo(f"  {r.attribution}; labels CC BY-NC-SA 4.0, Daudt et al. 2018")
