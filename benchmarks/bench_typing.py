@@ -34,6 +34,7 @@ Imagery: contains modified Copernicus Sentinel data 2015-2018 (OSCD, Daudt et al
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import defaultdict
@@ -232,9 +233,10 @@ def _markdown(facts: dict[str, object], rows: list[dict[str, object]]) -> str:
     assert isinstance(conf, dict)
     worst = min(r["region_accuracy"] for r in rows)  # type: ignore[type-var]
     head = "| truth \\ typed | " + " | ".join(c.slug for c in PREDICTED) + " | regions |"
+    load = " / ".join(f"{v:.2f}" for v in os.getloadavg())
     lines = [
         f"{facts['regions']} regions of {REGION_PX} pixels ({REGION_PX * 100:,} m²) in "
-        f"{facts['seconds']:.0f} s, seed {SEED}. Material spectra from boxes of the OSCD "
+        f"{facts['seconds']:.0f} s (load {load}), seed {SEED}. Material spectra from boxes of the OSCD "
         "images picked by eye (`benchmarks/typing_library.py`, with a purity filter per "
         "box); a region pairs a patch of the first material on the first date with a patch "
         "of the second material on the second date of the same city. Pixels typed by "

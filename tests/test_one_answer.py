@@ -257,3 +257,10 @@ def test_a_timeline_and_the_two_date_result_are_labelled_and_reconciled(tmp_path
     for name in ("events", "first_change"):
         for f in json.loads(tl_paths[name].read_text())["features"]:
             assert shape(f["geometry"]).is_valid, (name, f["id"])
+
+
+def test_the_readme_lists_every_class_by_its_one_name():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("### Change classes", 1)[1].split("\n#", 1)[0]
+    rows = dict(re.findall(r"^\| `([a-z]+)` \| ([^|]+?) \|", table, re.M))
+    assert rows == {c.slug: c.label for c in ChangeType if c is not ChangeType.NONE}

@@ -33,14 +33,15 @@ Thresholds are in index units (NDVI etc. in [-1, 1]) and reflectance
 (brightness, B11: 0-1) and hold for Level-1C and Level-2A alike to first order.
 They are rules of thumb from the indices' literature, checked on semi-synthetic
 transitions built from real OSCD spectra (``benchmarks/bench_typing.py``, results in
-``benchmarks/RESULTS.md``): region accuracy 0.86-1.00 for paving, construction,
-roof, water and seasonal vegetation, 0.55 for demolition. A region is named from
+``benchmarks/RESULTS.md``): region accuracy 0.89-1.00 for paving, construction,
+roof, water and seasonal vegetation, 0.40 for demolition. A region is named from
 the area shares of its pixels' types (:mod:`sitewatch.detectors.composition`).
 Known limits: built-up areas whose spectrum is soil-like (sand-coloured compounds,
 red-dusted roofs, red tiles) turning into bare soil read as paving, other change or
 mixed rather than demolition, because two dates of per-pixel spectra cannot tell
-them from reworked soil; dark roofs read as paving; drying grass can read as
-clearing. The type is a hint for the analyst, not a measurement.
+them from reworked soil (a rule that caught them would call a building site's
+reworked soil demolition); soil that turns pale (white sand) can read as a new roof;
+dark roofs read as paving; drying grass can read as clearing. The type is a hint for the analyst, not a measurement.
 
 Examples
 --------
