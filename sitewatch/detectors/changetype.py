@@ -41,7 +41,8 @@ red-dusted roofs, red tiles) turning into bare soil read as paving, other change
 mixed rather than demolition, because two dates of per-pixel spectra cannot tell
 them from reworked soil (a rule that caught them would call a building site's
 reworked soil demolition); soil that turns pale (white sand) can read as a new roof;
-dark roofs read as paving; drying grass can read as clearing. The type is a hint for the analyst, not a measurement.
+dark roofs read as paving; drying grass can read as clearing. The type is a hint for
+the analyst, not a measurement.
 
 Examples
 --------

@@ -105,8 +105,8 @@ class SiteRun:
         d0, d1 = ", ".join(res.before.dates), ", ".join(res.after.dates)
         out: dict[str, dict[str, Any]] = {"change": {
             "detector": ch.method,
-            "measures": f"change between {d0} and {d1}, the first and last clear epochs "
-                        "(two-date comparison)",
+            "measures": f"change between {d0} and {d1}, the first and last clear epochs, "
+                        "by two-date comparison",
             "changed_area_m2": round(res.changed_area_m2, 1), "regions": len(res.regions),
             "outputs": ["change_mask.tif", "change_magnitude.tif", "changes.geojson",
                         "changes.csv", "before_after.*", "summary.json"]}}
@@ -114,7 +114,7 @@ class SiteRun:
             tl = self.timeline
             out["timeline"] = {
                 "detector": tl.params.get("detector"),
-                "measures": "first lasting change per pixel over every epoch (timeline)",
+                "measures": "first lasting change per pixel over every epoch, by the timeline",
                 "changed_area_m2": round(tl.changed_area_m2, 1), "events": len(tl.events),
                 "persistence": tl.params.get("persistence")}
         src = out[self.overlay_layer]
@@ -346,7 +346,8 @@ def write_site_timelapse(run: SiteRun, out_dir: str | os.PathLike[str], *, view:
 def _overlay_note(run: SiteRun) -> str:
     """The timelapse's credit note: which layer its overlay shows, by which detector."""
     layer = run.layers()["timelapse"]
-    what = "lasting change (timeline)" if layer["shows"] == "timeline" else "two-date change"
+    what = "lasting change (timeline)" if layer["shows"] == "timeline" else \
+        "the two-date change"
     return f"overlay: {what}, {layer['detector']}"
 
 
@@ -393,14 +394,14 @@ def build_report(run: SiteRun, *, command: Sequence[str] | None = None,
     sections.append(Section("Before and after", id="before-after", images=[Image(
         ba, caption=f"True colour, one stretch for both dates. {figure_subtitle(res)}: the "
         f"two-date comparison ({ch.method}).", id="fig-before-after")]))
-    if run.timeline is not None:
-        sections.append(_two_measures_section(run))
     fig_fc = change_figure(res, preset=preset, credits=run.credits, view="false",
                            inset=False, callouts=0,
                            title=f"{run.site.name}: false colour infrared")
     sections[-1].images.append(Image(figure_bytes(fig_fc), caption="False colour infrared "
                                      "(B08, B04, B03): vegetation red, built surfaces grey-blue.",
                                      id="fig-false-colour"))
+    if run.timeline is not None:
+        sections.append(_two_measures_section(run))
     # swipe pair: the two dates, same stretch, no furniture
     pv = prepare_view([res.before, res.after], "true")
     pair = []
@@ -415,11 +416,10 @@ def build_report(run: SiteRun, *, command: Sequence[str] | None = None,
         run.rasters, labels=run.labels, first_change=run.first_change,
         change_type=run.frame_types, title=run.site.name, credits=run.credits, width_px=640,
         method=_overlay_note(run)))
-    tl_layer = layers["timelapse"]
     sections.append(Section("Timelapse", id="timelapse", images=[Image(
-        gif, mime="image/gif", caption=f"{len(run.epochs)} epochs ({run.every}); overlay: "
-        f"{tl_layer['measures']} ({tl_layer['detector']}), shown from the epoch it first "
-        "appears.", id="fig-timelapse")]))
+        gif, mime="image/gif", caption=f"{len(run.epochs)} epochs ({run.every}); "
+        f"{_overlay_note(run)}, each change shown from the epoch it first appears.",
+        id="fig-timelapse")]))
     sections.append(_progress_section(run))
     if run.timeline is not None:
         sections.append(_events_section(run))
@@ -483,8 +483,8 @@ def _two_measures_section(run: SiteRun) -> Any:
     text = (f"The before/after figure, the regions table, changes.geojson, changes.csv and "
             f"summary.json measure the {two['measures']} ({two['detector']}): "
             f"{format_area(rec['two_date_m2'])}. The timelapse, the progress chart and the "
-            f"events measure the {tl['measures']} ({tl['detector']}; a change must last "
-            f"{tl.get('persistence', '?')} more clear epoch(s)): "
+            f"events measure the {tl['measures']} ({tl['detector']}; a change must be "
+            f"confirmed by {tl.get('persistence', '?')} later clear epoch(s)): "
             f"{format_area(rec['timeline_m2'])}. Both find {format_area(rec['both_m2'])}; "
             f"{format_area(rec['two_date_only_m2'])} is only in the two-date comparison "
             "(changes the timeline did not confirm as lasting, set aside as transient, or "
