@@ -236,12 +236,12 @@ def _markdown(facts: dict[str, object], rows: list[dict[str, object]]) -> str:
     load = " / ".join(f"{v:.2f}" for v in os.getloadavg())
     lines = [
         f"{facts['regions']} regions of {REGION_PX} pixels ({REGION_PX * 100:,} m²) in "
-        f"{facts['seconds']:.0f} s (load {load}), seed {SEED}. Material spectra from boxes of the OSCD "
-        "images picked by eye (`benchmarks/typing_library.py`, with a purity filter per "
-        "box); a region pairs a patch of the first material on the first date with a patch "
-        "of the second material on the second date of the same city. Pixels typed by "
-        "`sitewatch.detectors.changetype.classify_change`; a region is named by the type "
-        "covering more than half of it, else `mixed` "
+        f"{facts['seconds']:.0f} s (load {load}), seed {SEED}. Material spectra from "
+        "boxes of the OSCD images picked by eye (`benchmarks/typing_library.py`, with a "
+        "purity filter per box); a region pairs a patch of the first material on the first "
+        "date with a patch of the second material on the second date of the same city. "
+        "Pixels typed by `sitewatch.detectors.changetype.classify_change`; a region is "
+        "named by the type covering more than half of it, else `mixed` "
         "(`sitewatch.detectors.composition`).",
         "",
         "| class | transition | regions | region accuracy | pixel accuracy | cities |",
