@@ -249,7 +249,7 @@ def test_a_timeline_and_the_two_date_result_are_labelled_and_reconciled(tmp_path
     assert 'id="two-measures"' in page and 'id="events"' in page
     text = re.sub(r"<[^>]+>", " ", page)
     assert "Lasting change" in text and "(two-date comparison)" in text
-    assert text.index("Two measures of change") > text.index("False colour infrared")
+    assert page.index('id="two-measures"') > page.index('id="fig-false-colour"')
     prov = _report_provenance(page)
     assert prov["layers"]["timeline"]["detector"] == tl_method
     assert prov["reconciliation"]["both_m2"] == pytest.approx(rec["both_m2"], abs=1)
