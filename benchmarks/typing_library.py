@@ -52,12 +52,14 @@ BOXES: tuple[Box, ...] = (
     # bare soil
     _b("cupertino", "soil", "1", 675, 690, 415, 445, "Apple Park building site, south part"),
     _b("cupertino", "soil", "1", 626, 640, 393, 418, "Apple Park building site, north-west"),
-    _b("abudhabi", "soil", "both", 740, 790, 450, 520, "desert sand, south"),
+    _b("abudhabi", "soil", "both", 160, 195, 620, 690, "open desert east of the highway"),
     _b("abudhabi", "soil", "1", 470, 560, 500, 540, "desert sand, later parcelled"),
     _b("aguasclaras", "soil", "1", 335, 345, 205, 235, "red soil of a building site"),
     _b("aguasclaras", "soil", "1", 345, 358, 92, 110, "red soil, later a white-roofed hall"),
     _b("beihai", "soil", "both", 522, 534, 605, 635, "sand quarry floor"),
     _b("aguasclaras", "soil", "both", 138, 150, 0, 120, "red soil verge of the motorway"),
+    _b("mumbai", "soil", "both", 365, 392, 290, 340,
+       "bare ground of the Deonar landfill (debris and soil cover)"),
     # vegetation
     _b("cupertino", "vegetation", "both", 10, 55, 100, 165, "golf course"),
     _b("aguasclaras", "vegetation", "both", 170, 200, 190, 240, "gallery forest"),
@@ -79,8 +81,9 @@ BOXES: tuple[Box, ...] = (
     _b("bordeaux", "building", "both", 60, 130, 200, 250, "old town north"),
     _b("mumbai", "building", "both", 400, 470, 250, 300, "dense low-rise housing"),
     _b("paris", "building", "both", 60, 140, 40, 140, "Haussmann blocks"),
-    _b("abudhabi", "building", "both", 135, 235, 400, 500, "institutional compound"),
-    _b("aguasclaras", "building", "both", 400, 465, 0, 110, "dense houses"),
+    _b("abudhabi", "building", "both", 145, 200, 402, 460, "institutional compound, built core"),
+    _b("abudhabi", "building", "both", 372, 416, 136, 198, "villa blocks"),
+    _b("aguasclaras", "building", "both", 425, 465, 30, 110, "dense houses"),
     _b("beihai", "building", "both", 820, 880, 40, 110, "village"),
     # water
     _b("bordeaux", "water", "both", 82, 105, 392, 430, "Garonne (turbid in 2017)"),
