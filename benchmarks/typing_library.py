@@ -17,6 +17,20 @@ asphalt         the darker half of the box's 40 % least green pixels (road surfa
 bright_roof     visible brightness in the box's upper 12 % (white and light roofs)
 ==============  ==================================================================
 
+The spectral-angle filter keeps a box's *dominant* material, so a building box must be
+drawn on built fabric only: where open ground is the larger part of a box, the filter
+keeps the open ground. Three boxes broke this and were redrawn (issue 14, second pass):
+the Abu Dhabi "institutional compound" (rows 135-235, cols 400-500) reached into the
+open desert around it, so much of its "building" pool was desert sand; Aguas Claras'
+"dense houses" (rows 400-465, cols 0-110) took in a vacant red-soil lot; Abu Dhabi's
+"desert sand, south" soil (rows 740-790, cols 450-520) is a built lot (sheds, storage
+yards), not sand. Mumbai's bare ground (the Deonar landfill's debris and soil cover)
+gives Mumbai a second-date soil of its own.
+
+``HELD_OUT_BOXES`` hold built fabric and bare soil in five cities of the unlabelled OSCD
+pairs (Dubai, Las Vegas, Brasilia, Valencia, Montpellier), picked the same way after the
+rules were set: the benchmark's check of the demolition rule on scenes it never saw.
+
 Imagery: Sentinel-2 Level-1C of the Onera Satellite Change Detection dataset (Daudt et
 al. 2018); contains modified Copernicus Sentinel data 2015-2018.
 """
@@ -92,6 +106,23 @@ BOXES: tuple[Box, ...] = (
     _b("mumbai", "water", "both", 275, 295, 318, 345, "settling pond"),
     _b("beihai", "water", "both", 537, 547, 684, 692, "quarry pond (turquoise)"),
     _b("beihai", "water", "both", 544, 552, 666, 670, "quarry pond (teal)"),
+)
+
+
+#: Held-out boxes in five cities of ``oscd-unlabelled`` that were never used to set the
+#: typing rules: built fabric on both dates and bare soil on the second (or both) dates,
+#: picked the same way, for a demolition check on scenes the rules never saw.
+HELD_OUT_BOXES: tuple[Box, ...] = (
+    _b("dubai", "building", "both", 705, 745, 565, 630, "villa cluster (sand-coloured)"),
+    _b("dubai", "soil", "both", 640, 700, 330, 420, "open desert"),
+    _b("lasvegas", "building", "both", 592, 628, 162, 192, "subdivision houses"),
+    _b("lasvegas", "soil", "both", 446, 460, 190, 240, "open desert lot"),
+    _b("brasilia", "building", "both", 10, 60, 340, 420, "Lago Norte houses"),
+    _b("brasilia", "soil", "2", 58, 92, 122, 150, "red laterite of a building site"),
+    _b("valencia", "building", "both", 150, 200, 275, 335, "red-tiled blocks"),
+    _b("valencia", "soil", "both", 350, 372, 285, 322, "ploughed fields"),
+    _b("montpellier", "building", "both", 165, 210, 0, 45, "red-tiled old town"),
+    _b("montpellier", "soil", "2", 20, 45, 330, 375, "building-site ground"),
 )
 
 
