@@ -163,7 +163,8 @@ def _flagged(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndar
     """The pairs a detector would flag, or None when they are not most of the patch."""
     n = min(before.shape[1], after.shape[1])  # a small pool gives a smaller patch
     before, after = before[:, :n], after[:, :n]
-    keep = np.linalg.norm(after - before, axis=0) >= FLAG_MIN
+    # the spectral bands only (a caller may carry more rows, as bench_typing_routes.py does)
+    keep = np.linalg.norm(after[:len(BANDS)] - before[:len(BANDS)], axis=0) >= FLAG_MIN
     if keep.sum() * 2 <= n:
         return None
     return before[:, keep], after[:, keep]
