@@ -36,6 +36,7 @@ __all__ = [
     "DetectorError",
     "CacheError",
     "ConfigError",
+    "MissingDependencyError",
     "SitewatchWarning",
     "RegistrationWarning",
     "DataWarning",
@@ -103,6 +104,10 @@ class CacheError(SitewatchError, OSError):
 
 class ConfigError(SitewatchError, ValueError):
     """A configuration value (option, environment variable) is invalid."""
+
+
+class MissingDependencyError(SitewatchError, ImportError):
+    """An optional package a feature needs is not installed (the message names the extra)."""
 
 
 class SitewatchWarning(UserWarning):

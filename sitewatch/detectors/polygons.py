@@ -80,7 +80,8 @@ def regions_from_mask(mask: np.ndarray, transform: Affine, crs: Any, *,
                       probability: np.ndarray | None = None,
                       change_type: np.ndarray | None = None,
                       min_area_m2: float = 0.0, connectivity: int = 8,
-                      extra: dict[str, Any] | None = None) -> list[Region]:
+                      extra: dict[str, Any] | None = None,
+                      pixel_area: np.ndarray | None = None) -> list[Region]:
     """Connected regions of a boolean mask as polygons with statistics.
 
     Parameters
@@ -97,6 +98,10 @@ def regions_from_mask(mask: np.ndarray, transform: Affine, crs: Any, *,
     connectivity : {4, 8}
     extra : dict, optional
         Copied into every region's stats (e.g. the two dates).
+    pixel_area : (M, 1) or (M, N) ndarray, optional
+        Ground area of every pixel in m². When given, a region's area is the sum over
+        its pixels, so the regions add up to the mask's total area exactly (the
+        change runs pass it); otherwise the geodesic area of its polygon.
 
     Returns
     -------
@@ -119,6 +124,10 @@ def regions_from_mask(mask: np.ndarray, transform: Affine, crs: Any, *,
     mean_mag = _mean_in(magnitude, labels, n)
     mean_prob = _mean_in(probability, labels, n)
     counts = np.bincount(labels.ravel(), minlength=n + 1)
+    areas = None
+    if pixel_area is not None:
+        areas = ndimage.sum_labels(np.broadcast_to(pixel_area, mask.shape), labels,
+                                   np.arange(1, n + 1))
     types = None
     if change_type is not None:
         ct = np.asarray(change_type).astype("int64")
@@ -135,7 +144,8 @@ def regions_from_mask(mask: np.ndarray, transform: Affine, crs: Any, *,
     for lab, geoms in parts.items():
         geom = geoms[0] if len(geoms) == 1 else shapely.union_all(geoms)
         g_ll = to_wgs84(geom, crs)
-        area = geodesic_area_m2(g_ll, "EPSG:4326")
+        area = (float(areas[lab - 1]) if areas is not None
+                else geodesic_area_m2(g_ll, "EPSG:4326"))
         if area < min_area_m2:
             continue
         c = g_ll.centroid

@@ -11,9 +11,10 @@ memory that does not grow with the raster:
 2. :meth:`RegionTracer.trace_block` traces the kept regions of a block with
    :func:`rasterio.features.shapes` in pixel coordinates (exact, so pieces of a
    region cut by block edges join exactly) and sums their statistics. Regions that
-   lie in one block are finished there (polygon in the grid's CRS and WGS84,
-   geodesic area, centroid, means) and written to a scratch file as GeoJSON
-   features; the pieces of the others wait for their last block;
+   lie in one block are finished there (polygon in the grid's CRS and WGS84, area
+   as the sum of its pixels' geodesic areas, centroid, means) and written to a
+   scratch file as GeoJSON features; the pieces of the others wait for their last
+   block;
 3. :meth:`RegionTracer.write_geojson` writes the FeatureCollection, largest
    region first with ids 1..n, reading the features back one by one.
 
@@ -51,7 +52,7 @@ from typing import Any
 import numpy as np
 import shapely
 from affine import Affine
-from pyproj import CRS, Geod, Transformer
+from pyproj import CRS, Transformer
 from rasterio import features
 from scipy import ndimage
 from scipy.sparse import coo_matrix
@@ -69,7 +70,6 @@ __all__ = ["RegionTracer", "LabelInfo", "BlockRegions"]
 
 _NTYPES = int(max(ChangeType)) + 1
 _STRUCT8 = np.ones((3, 3), bool)
-_GEOD = Geod(ellps="WGS84")
 _ID = '"@@REGION_ID@@"'  # placeholder for the rank, filled in when the collection is written
 
 
@@ -233,7 +233,7 @@ class RegionTracer:
                 h = it["types"].copy()
                 h[0] = 0
                 ctype = int(h.argmax()) if h.max() > 0 else int(ChangeType.OTHER)
-            area = abs(_GEOD.geometry_area_perimeter(g_ll)[0])
+            area = it["area"]  # the sum of its pixels' areas, as in memory
             region = Region(0, geom, g_ll, area, int(it["count"]), (c.x, c.y), ctype, stats)
             feat = regions_to_geojson([region])["features"][0]
             feat["id"] = feat["properties"]["id"] = "@@REGION_ID@@"
@@ -254,9 +254,11 @@ class RegionTracer:
         ids = np.unique(reg[final])
         if not ids.size:
             return final, res
-        res.area = float(self._areas(block.row0, block.row1, final.shape)[final].sum())
+        px_area = self._areas(block.row0, block.row1, final.shape)[final]
+        res.area = float(px_area.sum())
         idx = np.searchsorted(ids, reg[final])
-        sums: dict[str, Any] = {"count": np.bincount(idx, minlength=ids.size)}
+        sums: dict[str, Any] = {"count": np.bincount(idx, minlength=ids.size),
+                                "area": np.bincount(idx, px_area, minlength=ids.size)}
         for k in ("magnitude", "probability"):
             if arrays.get(k) is not None:
                 v = arrays[k][final].astype("float64")
@@ -275,7 +277,7 @@ class RegionTracer:
         done = []
         for j, rid in enumerate(ids.tolist()):
             it: dict[str, Any] = {"rid": rid, "count": int(sums["count"][j]),
-                                  "pieces": pieces[rid]}
+                                  "area": float(sums["area"][j]), "pieces": pieces[rid]}
             for k in ("magnitude", "probability"):
                 if k in sums:
                     it[k] = (float(sums[k][0][j]), int(sums[k][1][j]))
@@ -299,6 +301,7 @@ class RegionTracer:
             acc = self._pending.setdefault(rid, it)
             if acc is not it:
                 acc["count"] += it["count"]
+                acc["area"] += it["area"]
                 acc["pieces"].extend(it["pieces"])
                 for k in ("magnitude", "probability"):
                     if k in it:

@@ -93,7 +93,8 @@ def detect_change(before: Raster, after: Raster, *, method: str | None = None,
     regions = regions_from_mask(mask, b.transform, b.crs, magnitude=cm.magnitude,
                                 probability=cm.probability, change_type=cm.change_type,
                                 extra={"date_before": ",".join(before.dates),
-                                       "date_after": ",".join(after.dates)})
+                                       "date_after": ",".join(after.dates)},
+                                pixel_area=b.pixel_area_m2())
     log.info("%s: %d changed pixels in %d regions", info.name, int(mask.sum()), len(regions))
     return ChangeResult(before, after, cm, regions, site=site, min_area_m2=min_area_m2)
 

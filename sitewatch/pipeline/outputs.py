@@ -21,7 +21,6 @@ import numpy as np
 
 from sitewatch.annotate.provenance import result_provenance, write_sidecar
 from sitewatch.atomic import atomic_write_text
-from sitewatch.detectors.polygons import regions_to_geojson
 from sitewatch.imagery.io import write_cog
 from sitewatch.pipeline.result import ChangeResult
 from sitewatch.raster import Raster
@@ -136,12 +135,8 @@ def write_change_outputs(result: ChangeResult, out_dir: str | Path, *, figure: b
     write_cog(result.magnitude_raster(), paths["magnitude"])
     summary = result.summary()
     summary["command"] = prov["command"]
-    geo_prov = {"scene_ids": result.scene_ids,
-                "dates": list(result.before.dates) + list(result.after.dates),
-                "detector": result.change.method, "attribution": result.attribution}
     paths["regions"] = out / "changes.geojson"
-    atomic_write_text(_json(regions_to_geojson(result.regions, properties=geo_prov)),
-                      paths["regions"])
+    atomic_write_text(_json(result.to_geojson()), paths["regions"])
     write_sidecar(paths["regions"], prov, kind="table")
     paths["regions_csv"] = write_regions_table(result, out / "changes.csv", provenance=prov)
     if figure:
