@@ -34,7 +34,7 @@ from sitewatch.imagery.sources import get_source
 from sitewatch.imagery.sources.base import ImagerySource
 from sitewatch.imagery.sources.cached import CachedSource
 
-__all__ = ["FetchResult", "run_fetch", "default_bands"]
+__all__ = ["FetchResult", "run_fetch", "default_bands", "default_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,29 @@ class FetchResult:
 def default_bands(source: ImagerySource) -> tuple[str, ...]:
     """Bands fetched when the user names none: VV/VH for Sentinel-1, the 10 land bands else."""
     return S1_BANDS if getattr(source, "product", "") == "s1-grd" else S2_LAND_BANDS
+
+
+def default_cache(source: str | ImagerySource, *, enabled: bool = True,
+                  root: str | os.PathLike[str] | None = None) -> TileCache | None:
+    """The cache a run of ``source`` reads and writes: one for every command.
+
+    The shared on-disk :class:`~sitewatch.imagery.cache.TileCache` (``root``, else
+    ``$SITEWATCH_CACHE_DIR`` or ``~/.cache/sitewatch``) for sources that download;
+    None for the offline ones (``sample``, ``local``: their files are on disk
+    already) or when ``enabled`` is false (``--no-cache``).
+
+    Examples
+    --------
+    >>> default_cache("sample") is None, default_cache("earth-search", enabled=False) is None
+    (True, True)
+    >>> type(default_cache("earth-search", root="/tmp/c")).__name__
+    'TileCache'
+    """
+    from sitewatch.imagery.sources import source_class
+
+    network = source.needs_network if isinstance(source, ImagerySource) else \
+        source_class(source).needs_network
+    return TileCache(root) if enabled and network else None
 
 
 def run_fetch(site: Site, start: str, end: str, every: str | Sequence[tuple[str, str]], *,

@@ -36,7 +36,8 @@ from sitewatch.aoi.site import Site
 from sitewatch.attribution import OSCD_CREDIT, copernicus_attribution
 from sitewatch.bands import S2_LAND_BANDS
 from sitewatch.errors import NoClearSceneError
-from sitewatch.imagery.epochs import Epoch, build_epochs
+from sitewatch.imagery.cache import TileCache
+from sitewatch.imagery.epochs import Epoch, ProgressFn
 from sitewatch.imagery.sources import get_source
 from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2, detect_change
 from sitewatch.pipeline.result import ChangeResult
@@ -103,9 +104,15 @@ def _first_change(epochs: Sequence[Epoch], i0: int, result: ChangeResult, *,
 def run_site(site: str | Site, *, source: str = "sample", start: str | None = None,
              end: str | None = None, every: str | Sequence[tuple[str, str]] = "year",
              method: str | None = None, min_area_m2: float = DEFAULT_MIN_AREA_M2,
-             bands: Sequence[str] = S2_LAND_BANDS, source_options: dict[str, Any] | None = None
-             ) -> SiteRun:
+             bands: Sequence[str] = S2_LAND_BANDS, source_options: dict[str, Any] | None = None,
+             cache: TileCache | bool = True, fetch_options: dict[str, Any] | None = None,
+             progress: ProgressFn | None = None) -> SiteRun:
     """Build the epochs of a site and detect change between the first and last clear ones.
+
+    The epochs are built as ``sitewatch fetch`` builds them
+    (:func:`sitewatch.pipeline.fetch.run_fetch`: cloud screening, median composites of
+    the clearest scenes, co-registration) through the same tile cache, so a figure,
+    animation or report of a site already fetched reads the scenes from disk.
 
     Parameters
     ----------
@@ -124,13 +131,26 @@ def run_site(site: str | Site, *, source: str = "sample", start: str | None = No
     bands : sequence of str
     source_options : dict, optional
         Passed to the source's constructor.
+    cache : TileCache or bool
+        The tile cache; True: the shared one for sources that download
+        (:func:`~sitewatch.pipeline.fetch.default_cache`), False: none.
+    fetch_options : dict, optional
+        More options of ``run_fetch`` (``max_scenes``, ``coregister``...).
+    progress : callable, optional
+        ``progress(stage, done, total)``: the fetch's stages, then ``detect`` and
+        ``timeline``.
     """
+    from sitewatch.pipeline.fetch import default_cache, run_fetch
+
     s = site if isinstance(site, Site) else resolve_site(site)
     today = _dt.date.today()
     start = start or s.properties.get("default_start") or f"{today.year - 5}-01-01"
     end = end or s.properties.get("default_end") or today.isoformat()
     src = get_source(source, **(source_options or {}))
-    epochs = build_epochs(src, s, start, end, every, bands=bands)
+    tiles = default_cache(src) if cache is True else (cache or None)
+    epochs = run_fetch(s, start, end, every, source=src, bands=bands, cache=tiles,
+                       progress=progress, **(fetch_options or {})).epochs
+    tick = progress or (lambda stage, done, total: None)
     clear = [i for i, e in enumerate(epochs) if e.raster is not None]
     if len(clear) < 2:
         raise NoClearSceneError(
@@ -138,7 +158,9 @@ def run_site(site: str | Site, *, source: str = "sample", start: str | None = No
             f"{every!r}; change needs two: widen the dates or use a longer cadence")
     before, after = epochs[clear[0]].raster, epochs[clear[-1]].raster
     assert before is not None and after is not None
+    tick("detect", 0, 1)
     result = detect_change(before, after, method=method, min_area_m2=min_area_m2, site=s)
+    tick("detect", 1, 1)
     credits = [OSCD_CREDIT] if source == "sample" else []
     if source == "sample":
         from sitewatch.imagery.sources.sample import SampleSource
@@ -146,7 +168,9 @@ def run_site(site: str | Site, *, source: str = "sample", start: str | None = No
 
         if isinstance(src, SampleSource):
             result.metrics = score_against(result, src.labels())
+    tick("timeline", 0, 1)
     timeline, notes = _timeline(epochs, s, min_area_m2=min_area_m2)
+    tick("timeline", 1, 1)
     if timeline is not None:
         first = np.where(timeline.changed, timeline.date, -1).astype("int16")
         prm = timeline.params

@@ -84,21 +84,34 @@ class CachedSource(ImagerySource):
                             meta={"site": site.id, "start": start, "end": end})
         return found
 
+    def _family(self, scene: SceneRecord, grid: Grid) -> str:
+        """Key of a scene on a grid, whatever the bands."""
+        return cache_key({"kind": "window-bands", **self.inner.cache_identity(),
+                          "collection": scene.collection, "scene": scene.id,
+                          "grid": grid.key()})
+
     def _key(self, scene: SceneRecord, grid: Grid, bands: Sequence[str]) -> str:
         return cache_key({"kind": "window", **self.inner.cache_identity(),
                           "collection": scene.collection, "scene": scene.id,
                           "grid": grid.key(), "bands": list(bands)})
 
-    def load(self, scene: SceneRecord, grid: Grid, bands: Sequence[str]) -> Raster:
-        key = self._key(scene, grid, bands)
+    def _cached(self, key: str, family: str, bands: Sequence[str]) -> Raster | None:
+        """The window from disk: stored with these bands, or cut from one with more."""
         hit = self.cache.get_raster(self.name, key)
+        if hit is None:
+            hit = self.cache.get_bands(self.name, family, bands)
         if hit is not None:
             self.stats["window_hits"] += 1
+        return hit
+
+    def load(self, scene: SceneRecord, grid: Grid, bands: Sequence[str]) -> Raster:
+        key, family = self._key(scene, grid, bands), self._family(scene, grid)
+        hit = self._cached(key, family, bands)
+        if hit is not None:
             return hit
         with self.cache.lock(key):
-            hit = self.cache.get_raster(self.name, key)  # another process may have made it
+            hit = self._cached(key, family, bands)  # another process may have made it
             if hit is not None:
-                self.stats["window_hits"] += 1
                 return hit
             self.stats["window_misses"] += 1
             raster = self.inner.load(scene, grid, bands)
@@ -106,4 +119,5 @@ class CachedSource(ImagerySource):
                                   {"scene": scene.id, "collection": scene.collection,
                                    "date": scene.date, "grid": grid.to_dict(),
                                    "bands": list(bands)})
+            self.cache.add_bands(self.name, family, bands, key)
             return raster
