@@ -47,16 +47,17 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 from sitewatch._version import __version__
-from sitewatch.atomic import atomic_write_text
+from sitewatch.atomic import atomic_write_text, temp_path_beside
 from sitewatch.errors import OutputFolderError
 
-__all__ = ["OutputFolder", "recover", "read_manifest", "MANIFEST", "fresh_folder"]
+__all__ = ["OutputFolder", "recover", "read_manifest", "MANIFEST", "fresh_folder",
+           "check_output_file", "write_output_file"]
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def _is_ours_scratch(path: Path) -> bool:
 
 
 def fresh_folder(out: Path, command: str) -> Path:
-    """A folder that does not exist yet, to suggest instead of ``out``.
+    """A folder (or file) name that does not exist yet, to suggest instead of ``out``.
 
     Examples
     --------
@@ -131,7 +132,7 @@ def fresh_folder(out: Path, command: str) -> Path:
     if not name and not base.exists():
         return base
     for i in range(2, 1000):
-        cand = base.with_name(f"{base.name}-{i}")
+        cand = base.with_name(f"{base.stem}-{i}{base.suffix}")
         if not cand.exists():
             return cand
     return base.with_name(f"{base.name}-{uuid.uuid4().hex[:6]}")
@@ -446,3 +447,50 @@ def _prune_empty_dirs(out: Path, rels: Any) -> None:
     for p in parents:
         with contextlib.suppress(OSError):
             (out / p).rmdir()  # only succeeds when empty
+
+
+def check_output_file(path: str | os.PathLike[str], *, overwrite: bool,
+                      is_ours: Callable[[Path], bool], what: str = "file") -> Path:
+    """Check that a single output file may be written (before any work): its folder can
+    be written, and an existing file is replaced only with ``overwrite`` and only if
+    sitewatch wrote it (``is_ours``).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "notes.html"
+    >>> _ = p.write_text("my notes")
+    >>> check_output_file(p, overwrite=True, is_ours=lambda q: False, what="report")
+    Traceback (most recent call last):
+    ...
+    sitewatch.errors.OutputFolderError: ...notes.html exists and sitewatch did not write it: ...
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputFolderError(f"{path} is a folder: give a file name, e.g. "
+                                f"{path / f'sitewatch-{what}.html'}")
+    if path.exists() or path.is_symlink():
+        if path.is_symlink() or not is_ours(path):
+            raise OutputFolderError(f"{path} exists and sitewatch did not write it: sitewatch "
+                                    "never replaces your files; choose another name, e.g. "
+                                    f"{fresh_folder(path, what)}")
+        if not overwrite:
+            raise OutputFolderError(f"{path} exists (an earlier sitewatch {what}): pass "
+                                    "--overwrite to replace it, or choose another name, e.g. "
+                                    f"{fresh_folder(path, what)}")
+    try:
+        temp_path_beside(path).unlink()
+    except OSError as err:
+        raise _fs_error("write", path, err) from err
+    return path
+
+
+def write_output_file(text: str, path: str | os.PathLike[str]) -> Path:
+    """Write one output file atomically; a failure is an :class:`OutputFolderError`."""
+    path = Path(path)
+    try:
+        atomic_write_text(text, path)
+    except OSError as err:
+        raise _fs_error("write", path, err) from err
+    return path
+
