@@ -151,6 +151,9 @@ def grid_for_geometry(geometry: BaseGeometry, *, res: float = 10.0, crs: Any = N
                        "(default: the site's UTM zone)")
     projected = reproject_geometry(geometry.segmentize(0.001), "EPSG:4326", target)
     minx, miny, maxx, maxy = projected.buffer(buffer_m).bounds if buffer_m else projected.bounds
+    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
+        raise AOIError(f"the site cannot be drawn on the {target.to_string()} grid (it reaches "
+                       "too far from the zone): draw a smaller area")
     snap = res
     minx, miny = math.floor(minx / snap) * snap, math.floor(miny / snap) * snap
     maxx, maxy = math.ceil(maxx / snap) * snap, math.ceil(maxy / snap) * snap

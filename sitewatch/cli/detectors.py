@@ -23,8 +23,9 @@ def command(name: str | None) -> None:
     click.echo(info.help)
     if info.bands:
         click.echo(f"\nBands: {', '.join(info.bands)}")
-    defaults = info.defaults()
-    if defaults:
+    if info.parameters:
+        from sitewatch.detectors.params import describe_params
+
         click.echo("\nParameters (pass with -p KEY=VALUE):")
-        for k, v in defaults.items():
-            click.echo(f"  {k} = {v!r}")
+        for line in describe_params(info.parameters):
+            click.echo(f"  {line}")

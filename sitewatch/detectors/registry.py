@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
 
 from sitewatch.detectors.base import Detector
+from sitewatch.detectors.params import Param, check_params
 from sitewatch.errors import DetectorError
 from sitewatch.types import ChangeMap
 
@@ -77,6 +78,28 @@ class DetectorInfo:
         0.01
         """
         return self.cls.defaults()
+
+    @property
+    def parameters(self) -> tuple[Param, ...]:
+        """The declared parameters (:class:`~sitewatch.detectors.params.Param`)."""
+        return self.cls.parameters
+
+    def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` validated and typed (strings of ``-p KEY=VALUE`` too), defaults filled.
+
+        The same check the detector's constructor makes, without building it: the
+        command line calls it before fetching anything.
+
+        Examples
+        --------
+        >>> get_detector("cva").check_params({"threshold": "0.05"})["threshold"]
+        0.05
+        >>> get_detector("cva").check_params({"far": "0.2"})
+        Traceback (most recent call last):
+        ...
+        sitewatch.errors.ParameterError: cva: far is used only when threshold is far ...
+        """
+        return check_params(self.cls.parameters, params, owner=self.name)
 
     def create(self, *, band_names: Sequence[str] = (), pixel_size_m: float = 10.0,
                **params: Any) -> Detector:

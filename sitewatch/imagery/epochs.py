@@ -71,10 +71,13 @@ from sitewatch.bands import S2_LAND_BANDS
 from sitewatch.errors import (
     ConfigError,
     CorruptFileError,
+    CredentialsError,
     DataError,
     FetchError,
     NoClearSceneError,
     NoSceneError,
+    QuotaExceededError,
+    RateLimitError,
 )
 from sitewatch.geometry import reproject_geometry
 from sitewatch.imagery.cloud import CloudScreen, SceneScreen, rank_screens, screen_stack
@@ -406,6 +409,8 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
             return fn()
         except (FetchError, CorruptFileError) as err:
             if on_error == "raise":
+                if not isinstance(err, RateLimitError | CredentialsError | QuotaExceededError):
+                    err.scene_id = scene.id  # type: ignore[union-attr]  # skippable: say so
                 raise
             skipped[scene.id] = str(err)
             log.warning("skipped scene %s: %s", scene.id, err)

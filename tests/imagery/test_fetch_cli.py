@@ -189,6 +189,9 @@ def test_credentials_never_reach_logs_caches_or_outputs(
     issued = server.issued_secrets()
     assert issued, "the fake issued no token: the test would prove nothing"
     secrets = [secret, *issued]
+    if source == "cdse":  # the OAuth client id too (issue 16: two library debug lines had it)
+        assert "client_id" in caplog.text, "no OAuth debug line: the test would prove nothing"
+        secrets.append("client-xyz-id")
     texts = {"logs": caplog.text, "stdout": res.stdout,  # type: ignore[attr-defined]
              "stderr": res.stderr}  # type: ignore[attr-defined]
     for folder in (out, cache_dir):

@@ -15,6 +15,8 @@ True
 from __future__ import annotations
 
 import importlib
+import inspect
+import re
 from typing import Any
 
 from sitewatch.errors import ConfigError
@@ -32,6 +34,10 @@ _SOURCES: dict[str, str] = {
     "cdse": "sitewatch.imagery.sources.sentinelhub:CdseSource",
     "sentinelhub": "sitewatch.imagery.sources.sentinelhub:SentinelHubSource",
 }
+
+
+_NEEDS = {"path": ": the folder of its files (--endpoint PATH on the command line of "
+                  "`sitewatch fetch` and `sitewatch timeline`)"}
 
 
 def register_source(name: str, target: str) -> None:
@@ -62,5 +68,24 @@ def source_class(name: str) -> type[ImagerySource]:
 
 
 def get_source(name: str, **options: Any) -> ImagerySource:
-    """An instance of the named source, built with ``options``."""
-    return source_class(name)(**options)
+    """An instance of the named source, built with ``options``.
+
+    Examples
+    --------
+    >>> get_source("local")
+    Traceback (most recent call last):
+    ...
+    sitewatch.errors.ConfigError: source 'local' needs path: the folder of its files ...
+    """
+    cls = source_class(name)
+    try:
+        inspect.signature(cls).bind(**options)
+    except TypeError as err:
+        missing = re.findall(r"missing a required argument: '(\w+)'", str(err))
+        if missing:
+            what = _NEEDS.get(missing[0], "")
+            raise ConfigError(f"source {name!r} needs {missing[0]}{what} (see `sitewatch "
+                              "sources`)") from None
+        raise ConfigError(f"source {name!r} does not take these options ({err}): see "
+                          "`sitewatch sources`") from None
+    return cls(**options)
