@@ -90,6 +90,7 @@ def write_timelapse(rasters: Sequence[Raster | None], out_dir: str | os.PathLike
                     labels: Sequence[str] | None = None, name: str = "timelapse",
                     first_change: np.ndarray | None = None,
                     change_type: np.ndarray | None = None, mask: np.ndarray | None = None,
+                    overlay: str = "outline",
                     view: str = "true", title: str = "", credits: Sequence[str] = (),
                     site: Any = None, scenes: Sequence[Any] = (),
                     detector: dict[str, Any] | None = None,
@@ -101,8 +102,8 @@ def write_timelapse(rasters: Sequence[Raster | None], out_dir: str | os.PathLike
 
     out = Path(out_dir)
     written = timelapse(rasters, out / name, labels=labels, first_change=first_change,
-                        change_type=change_type, mask=mask, view=view, title=title,
-                        credits=credits, site=site, mp4=mp4, width_px=width_px)
+                        change_type=change_type, mask=mask, overlay=overlay, view=view,
+                        title=title, credits=credits, site=site, mp4=mp4, width_px=width_px)
     prov = provenance_record(rasters=rasters, scenes=scenes, site=site, detector=detector,
                              command=command, credits=credits, view=view,
                              epochs=list(labels) if labels is not None else None,

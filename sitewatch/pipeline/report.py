@@ -86,7 +86,8 @@ class SiteRun:
 
 
 def _first_change(epochs: Sequence[Epoch], i0: int, result: ChangeResult, *,
-                  method: str | None, min_area_m2: float) -> np.ndarray:
+                  method: str | None, min_area_m2: float,
+                  params: dict[str, Any] | None = None) -> np.ndarray:
     """Index of the first epoch whose pixel differs from epoch ``i0`` (-1 = never)."""
     first = np.full(result.change.shape, -1, "int16")
     base = epochs[i0].raster
@@ -96,7 +97,8 @@ def _first_change(epochs: Sequence[Epoch], i0: int, result: ChangeResult, *,
         if r is None:
             continue
         mask = result.change.mask if r is result.after else \
-            detect_change(base, r, method=method, min_area_m2=min_area_m2).change.mask
+            detect_change(base, r, method=method, min_area_m2=min_area_m2,
+                          **(params or {})).change.mask
         first[(first < 0) & mask] = k
     return first
 
@@ -106,7 +108,8 @@ def run_site(site: str | Site, *, source: str = "sample", start: str | None = No
              method: str | None = None, min_area_m2: float = DEFAULT_MIN_AREA_M2,
              bands: Sequence[str] = S2_LAND_BANDS, source_options: dict[str, Any] | None = None,
              cache: TileCache | bool = True, fetch_options: dict[str, Any] | None = None,
-             progress: ProgressFn | None = None) -> SiteRun:
+             progress: ProgressFn | None = None,
+             detector_params: dict[str, Any] | None = None) -> SiteRun:
     """Build the epochs of a site and detect change between the first and last clear ones.
 
     The epochs are built as ``sitewatch fetch`` builds them
@@ -139,13 +142,13 @@ def run_site(site: str | Site, *, source: str = "sample", start: str | None = No
     progress : callable, optional
         ``progress(stage, done, total)``: the fetch's stages, then ``detect`` and
         ``timeline``.
+    detector_params : dict, optional
+        Parameters of the detector (``far``, ``threshold``...).
     """
-    from sitewatch.pipeline.fetch import default_cache, run_fetch
+    from sitewatch.pipeline.fetch import default_cache, default_period, run_fetch
 
     s = site if isinstance(site, Site) else resolve_site(site)
-    today = _dt.date.today()
-    start = start or s.properties.get("default_start") or f"{today.year - 5}-01-01"
-    end = end or s.properties.get("default_end") or today.isoformat()
+    start, end = default_period(s, start, end)
     src = get_source(source, **(source_options or {}))
     tiles = default_cache(src) if cache is True else (cache or None)
     epochs = run_fetch(s, start, end, every, source=src, bands=bands, cache=tiles,
@@ -159,7 +162,8 @@ def run_site(site: str | Site, *, source: str = "sample", start: str | None = No
     before, after = epochs[clear[0]].raster, epochs[clear[-1]].raster
     assert before is not None and after is not None
     tick("detect", 0, 1)
-    result = detect_change(before, after, method=method, min_area_m2=min_area_m2, site=s)
+    result = detect_change(before, after, method=method, min_area_m2=min_area_m2, site=s,
+                           **(detector_params or {}))
     tick("detect", 1, 1)
     credits = [OSCD_CREDIT] if source == "sample" else []
     if source == "sample":
@@ -180,7 +184,8 @@ def run_site(site: str | Site, *, source: str = "sample", start: str | None = No
                       timeline, notes)
         run.first_change_type = timeline.change_type
         return run
-    first = _first_change(epochs, clear[0], result, method=method, min_area_m2=min_area_m2)
+    first = _first_change(epochs, clear[0], result, method=method, min_area_m2=min_area_m2,
+                          params=detector_params or {})
     return SiteRun(s, source, start, end, every, epochs, result, first,
                    "first epoch differing from the first clear epoch (no persistence check)",
                    credits, None, notes)
