@@ -7,7 +7,9 @@ index per scene and grid (``<key>.bands``) lists the band sets stored, so a run
 that needs fewer bands than an earlier fetch (a detector's bands, say) reads them
 from the larger window instead of fetching again.
 Searches are cached too: for good when the date range ended more than 30 days
-ago, for 6 hours otherwise (new scenes keep arriving).
+ago, for 6 hours otherwise (new scenes keep arriving); an index per site
+(``<key>.ranges``) lists the stored date ranges, so a narrower search is cut from
+a wider one.
 
 Safety:
 
@@ -148,8 +150,8 @@ class TileCache:
         d = self.base / "windows" / _safe(source) / key[:2]
         return d / f"{key}.tif", d / f"{key}.json"
 
-    def _search_path(self, source: str, key: str) -> Path:
-        return self.base / "searches" / _safe(source) / f"{key}.json"
+    def _search_path(self, source: str, key: str, suffix: str = ".json") -> Path:
+        return self.base / "searches" / _safe(source) / f"{key}{suffix}"
 
     def _mkdir(self, path: Path) -> None:
         try:
@@ -254,8 +256,9 @@ class TileCache:
                 raise CacheError(f"cannot write to the cache at {self.root} ({err})") from err
 
     # -- searches -----------------------------------------------------------------
-    def get_json(self, source: str, key: str) -> Any | None:
-        path = self._search_path(source, key)
+    def get_json(self, source: str, key: str, *, suffix: str = ".json") -> Any | None:
+        """A stored search (or, with another ``suffix``, an index of searches), or None."""
+        path = self._search_path(source, key, suffix)
         if not path.is_file():
             return None
         try:
@@ -268,8 +271,8 @@ class TileCache:
         return rec.get("value")
 
     def put_json(self, source: str, key: str, value: Any, *, ttl_s: float | None = None,
-                 meta: dict[str, Any] | None = None) -> None:
-        path = self._search_path(source, key)
+                 meta: dict[str, Any] | None = None, suffix: str = ".json") -> None:
+        path = self._search_path(source, key, suffix)
         self._mkdir(path.parent)
         rec = {"key": key, "source": source, "expires": None if ttl_s is None
                else time.time() + ttl_s,

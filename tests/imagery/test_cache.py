@@ -42,6 +42,18 @@ def test_second_load_comes_from_disk(tmp_path: Path) -> None:
     assert again.stats["search_hits"] == 1
 
 
+def test_a_narrower_search_is_cut_from_a_stored_wider_one(tmp_path: Path) -> None:
+    src, scenes, _ = _sample_cached(tmp_path)
+    assert [s.date for s in scenes] == ["2015-09-18", "2018-03-26"]
+    inner = src.search(src.inner.site(), "2018-01-01", "2018-12-31")  # type: ignore[attr-defined]
+    assert [s.date for s in inner] == ["2018-03-26"]
+    assert src.search(src.inner.site(), "2016-01-01", "2017-12-31") == []  # type: ignore[attr-defined]
+    assert src.stats["search_hits"] == 2 and src.stats["search_misses"] == 1
+    src.search(src.inner.site(), "2014-01-01", "2018-12-31")  # type: ignore[attr-defined]
+    assert src.stats["search_misses"] == 2  # wider than anything stored: searched
+    assert TileCache(tmp_path).info().searches == 2  # the range index is not a search
+
+
 def test_damaged_entry_is_a_miss_and_is_refetched(tmp_path: Path,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     src, scenes, grid = _sample_cached(tmp_path)
@@ -78,7 +90,7 @@ def test_info_and_clear(tmp_path: Path) -> None:
     assert TileCache(tmp_path).clear(source="other") == (0, 0)
     assert TileCache(tmp_path).clear(older_than_days=1)[0] == 0
     files, size = TileCache(tmp_path).clear()
-    assert files == 7 and size > 0  # 2 windows (COG + sidecar + band index) and 1 search
+    assert files == 8 and size > 0  # 2 windows (COG, sidecar, band index), 1 search + index
     assert TileCache(tmp_path).info().windows == 0
 
 

@@ -120,8 +120,8 @@ def test_cache_info_and_clear(server: FakeServer, test_site: Site, tmp_path: Pat
     text = run(["cache", "info"]).stdout  # type: ignore[attr-defined]
     assert "earth-search" in text and "4 windows" in text
     cleared = run(["cache", "clear", "--source", "earth-search", "--yes"])
-    # 4 COGs, 4 sidecars, 2 band indexes (one per scene), 1 search
-    assert "removed 11 files" in cleared.stdout  # type: ignore[attr-defined]
+    # 4 COGs, 4 sidecars, 2 band indexes (one per scene), 1 search and its range index
+    assert "removed 12 files" in cleared.stdout  # type: ignore[attr-defined]
     assert json.loads(run(["cache", "info", "--json"]).stdout)["windows"] == 0  # type: ignore[attr-defined]
 
 
