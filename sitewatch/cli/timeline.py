@@ -105,6 +105,7 @@ def command(site: str | None, merge: bool, imagery: Imagery, epochs_dir: Path | 
                 res = run_timeline(fetched.epochs, site=the_site, **kw)
             origin = f"source {im.source}"
         else:
+            assert epochs_dir is not None
             with progress.step("timeline"):
                 res = folder_timeline(epochs_dir, site=the_site, **kw)
             origin = f"epochs from {epochs_dir}"

@@ -322,8 +322,8 @@ def timeline_to_xarray(result: TimelineResult, epochs: Sequence[Epoch] | None = 
     m, n = result.shape
     x, y = _centres(result.transform, n, m)
     present = [e.raster for e in epochs if e.raster is not None]
-    for e in present:
-        if e.shape != (m, n) or e.crs != result.crs:
+    for r in present:
+        if r.shape != (m, n) or r.crs != result.crs:
             raise DataError("the epochs are on another grid than the timeline: pass the "
                             "epochs it ran on")
     bands = [b for b in (present[0].band_names if present else ())
