@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from sitewatch.detectors.params import Param
-from sitewatch.errors import ConfigError, ParameterError
+from sitewatch.errors import ParameterError
 from sitewatch.outdir import OutputFolder
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -223,7 +223,7 @@ def parse_every(every: str) -> str | list[tuple[str, str]]:
     for part in every.split(","):
         a, sep, b = part.strip().partition("/")
         if not sep or not a or not b:
-            raise ConfigError(f"--every {every!r}: use month, quarter, year or explicit windows "
-                              "like 2020-01-01/2020-03-31,2024-01-01/2024-03-31")
+            raise ParameterError(f"--every {every!r}: use month, quarter, year or explicit "
+                                 "windows like 2020-01-01/2020-03-31,2024-01-01/2024-03-31")
         wins.append((a, b))
     return wins
