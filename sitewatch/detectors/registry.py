@@ -33,7 +33,7 @@ import numpy as np
 
 from sitewatch.detectors.base import Detector
 from sitewatch.detectors.params import Param, check_params
-from sitewatch.errors import DetectorError
+from sitewatch.errors import DetectorError, ParameterError
 from sitewatch.types import ChangeMap
 
 __all__ = ["DetectorInfo", "register_detector", "get_detector", "available_detectors",
@@ -185,14 +185,14 @@ def get_detector(name: str) -> DetectorInfo:
     >>> get_detector("nope")
     Traceback (most recent call last):
     ...
-    sitewatch.errors.DetectorError: unknown detector 'nope': choose one of ...
+    sitewatch.errors.ParameterError: unknown detector 'nope': choose one of ...
     """
     _load_all()
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise DetectorError(f"unknown detector {name!r}: choose one of "
-                            f"{', '.join(sorted(_REGISTRY))}") from None
+        raise ParameterError(f"unknown detector {name!r}: choose one of "
+                             f"{', '.join(sorted(_REGISTRY))}") from None
 
 
 def resolve_detector(name: str | None, band_names: Sequence[str],

@@ -51,7 +51,7 @@ def test_detectors_lists_every_method_with_help():
     r = CliRunner().invoke(cli, ["detectors", "irmad"])
     assert "Nielsen" in r.output and "far = 0.01" in r.output and ">>>" not in r.output
     r = CliRunner().invoke(cli, ["detectors", "nope"])
-    assert r.exit_code == 1 and "unknown detector 'nope'" in r.output
+    assert r.exit_code == 2 and "unknown detector 'nope'" in r.output
 
 
 def test_detect_on_the_sample_writes_typed_regions(tmp_path):

@@ -158,7 +158,7 @@ def test_bad_options_are_one_line_errors(args: list[str], message: str, test_sit
                                          tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["fetch", bbox(test_site), "--from", "2022-03-01", "--to",
                                    "2022-03-31", "-o", str(tmp_path / "o"), *args])
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # a usage error: the command line is wrong, nothing ran
     assert message in res.stderr and "Traceback" not in res.output
 
 
