@@ -16,8 +16,8 @@ files is recorded in ``.sitewatch-outputs.json`` (the manifest). Rules:
   run that fails or is killed before that point leaves the earlier outputs whole:
   in process they are put back at once, after a kill the next run on the folder
   (or :func:`recover`) puts them back before anything else;
-* one run at a time per folder (an advisory lock, released by the system if the
-  process dies).
+* one run at a time per folder (an advisory lock on the folder, released by the
+  system if the process dies).
 
 Everything sitewatch keeps in an output folder besides the outputs is named
 ``.sitewatch-*``.
@@ -29,7 +29,7 @@ Examples
 >>> with OutputFolder(out, command="demo") as stage:
 ...     _ = (stage / "summary.json").write_text("{}")
 >>> sorted(p.name for p in out.iterdir())
-['.sitewatch-lock', '.sitewatch-outputs.json', 'summary.json']
+['.sitewatch-outputs.json', 'summary.json']
 >>> OutputFolder(out, command="demo").open()
 Traceback (most recent call last):
 ...
@@ -63,7 +63,6 @@ log = logging.getLogger(__name__)
 
 #: The record of what sitewatch wrote into a folder.
 MANIFEST = ".sitewatch-outputs.json"
-_LOCK = ".sitewatch-lock"
 _JOURNAL = ".sitewatch-journal.json"
 _STAGE_PREFIX = ".sitewatch-staging-"
 _BACKUP_PREFIX = ".sitewatch-backup-"
@@ -163,7 +162,7 @@ class OutputFolder:
         self.overwrite = overwrite
         self.command = command
         self.stage: Path | None = None
-        self._lock_fh: Any = None
+        self._lock_fd: int | None = None
         self._old: dict[str, Any] = {}
         self.committed = False
 
@@ -199,18 +198,18 @@ class OutputFolder:
         return stage
 
     def _lock(self) -> None:
-        path = self.path / _LOCK
+        """An advisory lock on the folder itself (no lock file to leave behind)."""
         try:
-            fh = open(path, "a+")  # noqa: SIM115 - held until the run ends
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         except OSError as err:
-            raise _fs_error("write into", self.path, err) from err
+            raise _fs_error("open", self.path, err) from err
         try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            fh.close()
+            os.close(fd)
             raise OutputFolderError(f"{self.path} is in use by another sitewatch run: wait for "
                                     "it to finish, or choose another folder") from None
-        self._lock_fh = fh
+        self._lock_fd = fd
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -222,11 +221,11 @@ class OutputFolder:
             self._unlock()
 
     def _unlock(self) -> None:
-        if self._lock_fh is not None:
+        if self._lock_fd is not None:
             with contextlib.suppress(OSError):
-                fcntl.flock(self._lock_fh.fileno(), fcntl.LOCK_UN)
-            self._lock_fh.close()
-            self._lock_fh = None
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _check(self) -> dict[str, Any]:
         """Refuse a folder with foreign or changed files, or an earlier run without
@@ -369,7 +368,7 @@ def _scan(root: Path, files: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         for entry in entries:
             r = entry.name if rel == "." else f"{rel}/{entry.name}"
             path = Path(entry.path)
-            if rel == "." and entry.name in (MANIFEST, _LOCK, _JOURNAL):
+            if rel == "." and entry.name in (MANIFEST, _JOURNAL):
                 continue
             if rel == "." and entry.name.startswith((_STAGE_PREFIX, _BACKUP_PREFIX)) \
                     and _is_ours_scratch(path):

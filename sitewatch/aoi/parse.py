@@ -183,10 +183,11 @@ def validate_geometry(geom: BaseGeometry, *, max_pixels: int = DEFAULT_MAX_PIXEL
                            "near 180°: it crosses the antimeridian; split it at 180° into "
                            "two sites")
         raise AOIError(_too_large(maxx - minx, maxy - miny))
-    lat = max(abs(miny), abs(maxy))
-    approx = ((maxx - minx) * 111_320 * max(math.cos(math.radians(min(lat, 89.9))), 0.01)
+    # far beyond the budget (where a UTM zone cannot even hold it): say so before projecting
+    lat = 0.0 if miny < 0 < maxy else min(abs(miny), abs(maxy))
+    approx = ((maxx - minx) * 111_320 * math.cos(math.radians(min(lat, 89.0)))
               * (maxy - miny) * 110_574 / res ** 2)
-    if maxy - miny > 90 or approx > 4 * max_pixels:
+    if maxy - miny > 90 or approx > 100 * max_pixels:
         raise AOIError(_too_large(maxx - minx, maxy - miny))
     if not geom.is_valid:
         reason = explain_validity(geom)

@@ -70,19 +70,21 @@ class SitewatchGroup(click.Group):
         return importlib.import_module(target).command  # type: ignore[no-any-return]
 
     def invoke(self, ctx: click.Context) -> Any:
-        verbose = (ctx.obj or {}).get("verbosity", 0) > 0
+        def verbose() -> bool:  # known once the group's options are parsed
+            return bool((ctx.obj or {}).get("verbosity", 0) > 0)
+
         try:
             return super().invoke(ctx)
         except SitewatchError as err:
-            if verbose:
+            if verbose():
                 log.exception("error")
             click.echo(f"error: {_one_line(err)}", err=True)
             ctx.exit(EXIT_USAGE if isinstance(err, ParameterError) else EXIT_ERROR)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except OSError as err:
-            if err.errno not in _ENVIRONMENT_ERRNOS or verbose:
-                raise _internal(ctx, err, verbose) from err
+            if err.errno not in _ENVIRONMENT_ERRNOS or verbose():
+                raise _internal(ctx, err, verbose()) from err
             where = f" {err.filename}" if err.filename else ""
             click.echo(f"error: cannot use{where}: {err.strerror or err}; check the "
                        "permissions and free space, or choose another place", err=True)
@@ -95,7 +97,7 @@ class SitewatchGroup(click.Group):
             click.echo("interrupted", err=True)
             ctx.exit(130)
         except Exception as err:  # a bug: short message unless -v
-            raise _internal(ctx, err, verbose) from err
+            raise _internal(ctx, err, verbose()) from err
 
 
 def _one_line(err: BaseException) -> str:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from sitewatch.detectors.params import Param
-from sitewatch.errors import ConfigError, ParameterError
+from sitewatch.errors import ParameterError
 from sitewatch.outdir import OutputFolder
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -227,8 +227,8 @@ def parse_every(every: str) -> str | list[tuple[str, str]]:
     for part in every.split(","):
         a, sep, b = part.strip().partition("/")
         if not sep or not a or not b:
-            raise ConfigError(f"--every {every!r}: use month, quarter, year or explicit windows "
-                              "like 2020-01-01/2020-03-31,2024-01-01/2024-03-31")
+            raise ParameterError(f"--every {every!r}: use month, quarter, year or explicit "
+                                 "windows like 2020-01-01/2020-03-31,2024-01-01/2024-03-31")
         wins.append((a, b))
     return wins
 
@@ -436,10 +436,7 @@ def imagery_options(*, every: str = "quarter", product: bool = False,
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             values = {k: kwargs.pop(k) for k in _IMAGERY_KEYS if k in kwargs}
             if dates:  # a bad cadence is a usage error, found before any work
-                try:
-                    parse_every(values.get("every") or every)
-                except ConfigError as err:
-                    raise ParameterError(str(err)) from err
+                parse_every(values.get("every") or every)
             return func(*args, imagery=Imagery(**values), **kwargs)
 
         for opt in reversed(opts):

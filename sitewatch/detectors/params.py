@@ -260,9 +260,9 @@ def check_params(parameters: Sequence[Param], given: Mapping[str, Any], *,
     for key in given:
         if key not in by_name:
             known = ", ".join(by_name) or "none"
-            raise ParameterError(f"{where}{key!r} is not a parameter of {owner or 'this'}"
-                                 f"{_suggest(str(key), by_name)}: its parameters are {known} "
-                                 "(`sitewatch detectors NAME` lists them)")
+            head = f"{owner} has no parameter {key!r}" if owner else f"no parameter {key!r}"
+            raise ParameterError(f"{head}{_suggest(str(key), by_name)}: its parameters are "
+                                 f"{known} (`sitewatch detectors NAME` lists them)")
     values = {p.name: p.default for p in parameters}
     for key, raw in given.items():
         try:

@@ -33,7 +33,7 @@ import numpy as np
 
 from sitewatch.detectors.base import Detector
 from sitewatch.detectors.params import Param, check_params
-from sitewatch.errors import DetectorError
+from sitewatch.errors import DetectorError, ParameterError
 from sitewatch.types import ChangeMap
 
 __all__ = ["DetectorInfo", "register_detector", "get_detector", "available_detectors",
@@ -185,14 +185,14 @@ def get_detector(name: str) -> DetectorInfo:
     >>> get_detector("nope")
     Traceback (most recent call last):
     ...
-    sitewatch.errors.DetectorError: unknown detector 'nope': choose one of ...
+    sitewatch.errors.ParameterError: unknown detector 'nope': choose one of ...
     """
     _load_all()
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise DetectorError(f"unknown detector {name!r}: choose one of "
-                            f"{', '.join(sorted(_REGISTRY))}") from None
+        raise ParameterError(f"unknown detector {name!r}: choose one of "
+                             f"{', '.join(sorted(_REGISTRY))}") from None
 
 
 def resolve_detector(name: str | None, band_names: Sequence[str],
@@ -203,8 +203,11 @@ def resolve_detector(name: str | None, band_names: Sequence[str],
     detector's own error says which). With ``name=None`` it is
     :data:`DEFAULT_DETECTOR`, unless the bands lack what the default needs
     (say a 4-band B02/B03/B04/B08 raster and the ten-band ``cnn``): then
-    :data:`FALLBACK_DETECTOR` with :data:`FALLBACK_PARAMS` (caller's
-    ``params`` win), and a logged warning naming the missing bands. Every
+    :data:`FALLBACK_DETECTOR` with :data:`FALLBACK_PARAMS`, and a logged
+    warning naming the missing bands. Parameters given for the default detector
+    would not be applied by the fallback (the same name can mean another thing:
+    ``threshold`` is a probability for ``cnn``, a spectral distance for ``cva``),
+    so the fallback with ``params`` is an error that asks to name the method. Every
     caller that runs "the default detector" should come through here.
 
     Examples
@@ -220,8 +223,14 @@ def resolve_detector(name: str | None, band_names: Sequence[str],
     if name is None and info.bands and not set(info.bands) <= set(band_names):
         missing = ", ".join(b for b in info.bands if b not in band_names)
         fb = get_detector(FALLBACK_DETECTOR)
+        if params:
+            raise DetectorError(
+                f"the default detector {info.name} needs bands {missing} that the rasters "
+                f"lack, and the parameters given ({', '.join(params)}) are {info.name}'s: name "
+                f"the method to use (e.g. --method {fb.name}, method={fb.name!r}) with its own "
+                "parameters, or load those bands")
         log.warning("the default detector %s needs bands %s that the rasters lack; using %s "
                     "(%s) instead - load those bands or pass a method to choose", info.name,
                     missing, fb.name, ", ".join(f"{k}={v}" for k, v in FALLBACK_PARAMS.items()))
-        return fb, {**FALLBACK_PARAMS, **params}
+        return fb, dict(FALLBACK_PARAMS)
     return info, params

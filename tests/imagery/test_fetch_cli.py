@@ -150,18 +150,17 @@ def test_endpoint_from_environment(server: FakeServer, test_site: Site, tmp_path
     assert not cache_dir.exists()  # --no-cache
 
 
-@pytest.mark.parametrize(("args", "message", "code"), [
-    (["--token-url", "http://x"], "--token-url applies to --source cdse or sentinelhub only",
-     2),
-    (["--product", "s1-grd"], "--product s1-grd is available from --source cdse", 2),
-    (["--every", "fortnight"], "use month, quarter, year or explicit windows", 2),
-    (["--source", "nope"], "unknown source 'nope'", 1),
+@pytest.mark.parametrize(("args", "message"), [
+    (["--token-url", "http://x"], "--token-url applies to --source cdse or sentinelhub only"),
+    (["--product", "s1-grd"], "--product s1-grd is available from --source cdse"),
+    (["--every", "fortnight"], "use month, quarter, year or explicit windows"),
+    (["--source", "nope"], "unknown source 'nope'"),
 ])
-def test_bad_options_are_one_line_errors(args: list[str], message: str, code: int,
-                                         test_site: Site, tmp_path: Path) -> None:
+def test_bad_options_are_one_line_errors(args: list[str], message: str, test_site: Site,
+                                         tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["fetch", bbox(test_site), "--from", "2022-03-01", "--to",
                                    "2022-03-31", "-o", str(tmp_path / "o"), *args])
-    assert res.exit_code == code
+    assert res.exit_code == 2  # a usage error: the command line is wrong, nothing ran
     assert message in res.stderr and "Traceback" not in res.output
 
 

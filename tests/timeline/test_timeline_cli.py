@@ -96,5 +96,5 @@ def test_timeline_from_a_fetch_output_folder(tmp_path: Path, local_folder):
 ])
 def test_user_errors_get_one_line(tmp_path: Path, args: list[str], message: str, code: int):
     r = invoke([*args, "--out", str(tmp_path / "o")])
-    assert r.exit_code == code, r.output
+    assert r.exit_code == code, r.output  # 2: the command line is wrong; 1: the input is
     assert message in r.output and "Traceback" not in r.output

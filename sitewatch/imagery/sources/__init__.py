@@ -19,7 +19,7 @@ import inspect
 import re
 from typing import Any
 
-from sitewatch.errors import ConfigError
+from sitewatch.errors import ConfigError, ParameterError
 from sitewatch.imagery.sources.base import ImagerySource
 
 __all__ = ["ImagerySource", "available_sources", "get_source", "register_source",
@@ -55,8 +55,8 @@ def source_class(name: str) -> type[ImagerySource]:
     try:
         target = _SOURCES[name]
     except KeyError:
-        raise ConfigError(f"unknown source {name!r}: choose one of "
-                          f"{', '.join(_SOURCES)}") from None
+        raise ParameterError(f"unknown source {name!r}: choose one of "
+                             f"{', '.join(_SOURCES)}") from None
     module_name, _, cls_name = target.partition(":")
     try:
         module = importlib.import_module(module_name)
