@@ -316,13 +316,12 @@ class Raster:
 
         Examples
         --------
-        >>> import numpy as np
-        >>> from affine import Affine
-        >>> r = Raster(np.ones((1, 2, 2), "float32"), Affine(10, 0, 0, 0, -10, 0),
-        ...            "EPSG:32631", band_names=("B04",), dates=("2020-05-01",))
-        >>> back = Raster.from_xarray(r.to_xarray())
-        >>> back.band_names, back.dates, back.crs
-        (('B04',), ('2020-05-01',), 'EPSG:32631')
+        >>> import numpy as np, xarray as xr, rioxarray
+        >>> da = xr.DataArray(np.ones((1, 2, 3), "float32"), dims=("band", "y", "x"),
+        ...                   coords={"band": ["B08"], "y": [15.0, 5.0], "x": [5.0, 15.0, 25.0]})
+        >>> r = Raster.from_xarray(da.rio.write_crs("EPSG:32631"))
+        >>> r.band_names, r.shape, r.transform.c, r.transform.f, r.crs
+        (('B08',), (2, 3), 0.0, 20.0, 'EPSG:32631')
         """
         from sitewatch.interop.xarray_io import raster_from_xarray
 

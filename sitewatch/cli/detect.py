@@ -80,7 +80,7 @@ def command(site: str, merge: bool, imagery: Imagery, before: str | None, after:
     from sitewatch.bands import S1_BANDS, S2_LAND_BANDS
     from sitewatch.detectors.registry import DEFAULT_DETECTOR, get_detector
     from sitewatch.errors import NoClearSceneError, ParameterError
-    from sitewatch.pipeline.change import detect_change
+    from sitewatch.pipeline.change import detect_change_epochs
     from sitewatch.pipeline.fetch import run_fetch
     from sitewatch.pipeline.outputs import write_change_outputs
 
@@ -114,25 +114,15 @@ def command(site: str, merge: bool, imagery: Imagery, before: str | None, after:
         fetched = run_fetch(the_site, start, end, every, source=im.source,
                             source_options=im.source_options, bands=bands, cache=im.cache,
                             progress=progress)
-        epochs = fetched.epochs
-        if windows:
-            for ep, which in zip(epochs, ("before", "after"), strict=True):
-                if ep.raster is None:
-                    raise NoClearSceneError(f"no clear scene in the {which} window "
-                                            f"{ep.window.start}/{ep.window.end} over "
-                                            f"{the_site.id}: widen --{which}")
-            pair = epochs
-        else:
-            pair = [e for e in epochs if e.raster is not None]
-            if len(pair) < 2:
-                raise NoClearSceneError(f"{len(pair)} clear epoch(s) of {the_site.id} between "
-                                        f"{start} and {end} every {im.every_text}: change needs "
-                                        "two; widen --from/--to or use a longer --every")
-        b, a = pair[0].raster, pair[-1].raster
-        assert b is not None and a is not None
+        for ep, which in zip(fetched.epochs, ("before", "after"), strict=True):
+            if windows and ep.raster is None:
+                raise NoClearSceneError(f"no clear scene in the {which} window "
+                                        f"{ep.window.start}/{ep.window.end} over "
+                                        f"{the_site.id}: widen --{which}")
         with progress.step("detect"):
-            result = detect_change(b, a, method=method or None, min_area_m2=min_area_m2,
-                                   site=the_site, **given_params)
+            result = detect_change_epochs(fetched.epochs, method=method or None,
+                                          min_area_m2=min_area_m2, site=the_site,
+                                          **given_params)
         with progress.step("write"):
             paths = write_change_outputs(result, stage, command=["sitewatch", *sys.argv[1:]])
     r = result

@@ -35,11 +35,10 @@ from sitewatch.aoi import resolve_site
 from sitewatch.aoi.site import Site
 from sitewatch.attribution import OSCD_CREDIT, copernicus_attribution
 from sitewatch.bands import S2_LAND_BANDS
-from sitewatch.errors import NoClearSceneError
 from sitewatch.imagery.cache import TileCache
 from sitewatch.imagery.epochs import Epoch, ProgressFn
 from sitewatch.imagery.sources import get_source
-from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2, detect_change
+from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2, detect_change, detect_change_epochs
 from sitewatch.pipeline.result import ChangeResult
 
 __all__ = ["SiteRun", "run_site", "write_site_outputs", "build_report", "write_report"]
@@ -154,17 +153,11 @@ def run_site(site: str | Site, *, source: str = "sample", start: str | None = No
     epochs = run_fetch(s, start, end, every, source=src, bands=bands, cache=tiles,
                        progress=progress, **(fetch_options or {})).epochs
     tick = progress or (lambda stage, done, total: None)
-    clear = [i for i, e in enumerate(epochs) if e.raster is not None]
-    if len(clear) < 2:
-        raise NoClearSceneError(
-            f"{s.id}: {len(clear)} clear epoch(s) between {start} and {end} with cadence "
-            f"{every!r}; change needs two: widen the dates or use a longer cadence")
-    before, after = epochs[clear[0]].raster, epochs[clear[-1]].raster
-    assert before is not None and after is not None
     tick("detect", 0, 1)
-    result = detect_change(before, after, method=method, min_area_m2=min_area_m2, site=s,
-                           **(detector_params or {}))
+    result = detect_change_epochs(epochs, method=method, min_area_m2=min_area_m2, site=s,
+                                  **(detector_params or {}))
     tick("detect", 1, 1)
+    first_clear = next(i for i, e in enumerate(epochs) if e.raster is not None)
     credits = [OSCD_CREDIT] if source == "sample" else []
     if source == "sample":
         from sitewatch.imagery.sources.sample import SampleSource
@@ -184,7 +177,7 @@ def run_site(site: str | Site, *, source: str = "sample", start: str | None = No
                       timeline, notes)
         run.first_change_type = timeline.change_type
         return run
-    first = _first_change(epochs, clear[0], result, method=method, min_area_m2=min_area_m2,
+    first = _first_change(epochs, first_clear, result, method=method, min_area_m2=min_area_m2,
                           params=detector_params or {})
     return SiteRun(s, source, start, end, every, epochs, result, first,
                    "first epoch differing from the first clear epoch (no persistence check)",
