@@ -114,8 +114,9 @@ def command(site: str, merge: bool, imagery: Imagery, before: str | None, after:
         fetched = run_fetch(the_site, start, end, every, source=im.source,
                             source_options=im.source_options, bands=bands, cache=im.cache,
                             progress=progress)
-        for ep, which in zip(fetched.epochs, ("before", "after"), strict=True):
-            if windows and ep.raster is None:
+        for ep, which in zip(fetched.epochs if windows else [], ("before", "after"),
+                             strict=False):
+            if ep.raster is None:
                 raise NoClearSceneError(f"no clear scene in the {which} window "
                                         f"{ep.window.start}/{ep.window.end} over "
                                         f"{the_site.id}: widen --{which}")

@@ -25,6 +25,9 @@ from sitewatch.cli.options import (
 from sitewatch.errors import ParameterError
 
 _OPT = {"start": "from", "end": "to"}
+#: The imagery options, none of which applies to the epochs of a fetch folder.
+_IMAGERY_KEYS = ("source", "endpoint", "token_url", "profile", "sas_url", "start", "end",
+                 "every", "cache_dir", "no_cache")
 
 
 def _bands(text: str | None) -> list[str] | None:
@@ -86,11 +89,11 @@ def command(site: str | None, merge: bool, imagery: Imagery, epochs_dir: Path | 
         im = imagery.for_site(the_site)
     else:
         ctx = click.get_current_context()
-        given = [n for n in ("source", "endpoint", "start", "end", "every")
+        given = [n for n in _IMAGERY_KEYS
                  if ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE]
         if given:
-            raise ParameterError(f"--epochs reads the epochs of a fetch folder: "
-                                 f"{', '.join('--' + _OPT.get(n, n) for n in given)} would "
+            names = ", ".join("--" + _OPT.get(n, n).replace("_", "-") for n in given)
+            raise ParameterError(f"--epochs reads the epochs of a fetch folder: {names} would "
                                  "not be used; leave them out, or leave out --epochs")
     with output_folder(out, overwrite, "timeline") as stage, Progress() as progress:
         t0 = time.perf_counter()
