@@ -81,7 +81,7 @@ def test_old_spellings_are_hidden_aliases(tmp_path: Path) -> None:
     import json
 
     prov = json.loads((tmp_path / "a" / "timelapse.provenance.json").read_text())
-    assert prov["source"] == "sample"
+    assert prov["source"] == "sample" and prov["overlay"] == "none"
 
 
 def test_source_auto_and_a_folder_for_local(tmp_path: Path) -> None:

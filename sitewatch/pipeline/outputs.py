@@ -106,6 +106,8 @@ def write_timelapse(rasters: Sequence[Raster | None], out_dir: str | os.PathLike
                         title=title, credits=credits, site=site, mp4=mp4, width_px=width_px)
     prov = provenance_record(rasters=rasters, scenes=scenes, site=site, detector=detector,
                              command=command, credits=credits, view=view,
+                             overlay=overlay if first_change is not None or mask is not None
+                             else "none",
                              epochs=list(labels) if labels is not None else None,
                              frames=len(rasters))
     for p in written.values():
