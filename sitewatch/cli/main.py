@@ -82,6 +82,10 @@ class SitewatchGroup(click.Group):
             ctx.exit(EXIT_USAGE if isinstance(err, ParameterError) else EXIT_ERROR)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:  # stdout closed early (`sitewatch aoi list | head`)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(141)
         except OSError as err:
             if err.errno not in _ENVIRONMENT_ERRNOS or verbose():
                 raise _internal(ctx, err, verbose()) from err
@@ -89,10 +93,6 @@ class SitewatchGroup(click.Group):
             click.echo(f"error: cannot use{where}: {err.strerror or err}; check the "
                        "permissions and free space, or choose another place", err=True)
             ctx.exit(EXIT_ERROR)
-        except BrokenPipeError:  # stdout closed early (`sitewatch aoi list | head`)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            ctx.exit(141)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
