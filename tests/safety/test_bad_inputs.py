@@ -272,3 +272,16 @@ def test_nothing_outside_out_is_touched_by_a_failing_run(tmp_path: Path) -> None
                "--out", around / "out")
     assert_clear_error(r, 1, "widen")
     assert snapshot(around) == snap  # not even the empty --out folder is left behind
+
+
+@pytest.mark.parametrize("coords", [
+    '{"type": "MultiPolygon", "coordinates": [[[[-122.0071, 37.325], [-122.0077, 37.3321], '
+    '[-122.0089, 37.3306], [-122.0071, 37.325]]], [[]]]}',
+    '{"type": "Polygon", "coordinates": [[[-122.0071, 37.325], [-122.0077, 37.3321], '
+    '[-122.0089, 37.3306], [-122.0071, 37.325]], []]}'])
+def test_empty_parts_of_a_geojson_are_dropped_not_a_crash(coords: str) -> None:
+    """Found by the property suite: GEOS crashed (a segmentation fault) segmentizing a
+    polygon with an empty ring; the empty parts have no area and are dropped."""
+    r = run_cli(["aoi", "show", coords])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["geometry"]["type"] in ("Polygon", "MultiPolygon")
