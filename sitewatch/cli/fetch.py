@@ -40,7 +40,7 @@ def _source_options(source: str, endpoint: str | None, token_url: str | None,
     if product and product != "s2-l2a":
         if not sh:
             raise ParameterError(f"--product {product} is available from --source cdse or "
-                              "sentinelhub only")
+                                 "sentinelhub only")
         opts["product"] = product
     if sas_url:
         if source != "planetary-computer":
@@ -165,8 +165,7 @@ def _table(result: Any) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout.")
 @out_option("sitewatch-fetch")
 @overwrite_option
-def command(site: str, merge: bool, start: str, end: str, every: str,
-            source: str,
+def command(site: str, merge: bool, start: str, end: str, every: str, source: str,
             endpoint: str | None, token_url: str | None, profile: str | None, product: str,
             sas_url: str | None, bands: str | None, composite: str, min_clear: float,
             max_scenes: int, max_cloud: float | None, coregister: bool, max_shift: float,
