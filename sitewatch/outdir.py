@@ -163,6 +163,7 @@ class OutputFolder:
         self.command = command
         self.stage: Path | None = None
         self._lock_fd: int | None = None
+        self._created: list[Path] = []
         self._old: dict[str, Any] = {}
         self.committed = False
 
@@ -177,10 +178,12 @@ class OutputFolder:
         if out.exists() and not out.is_dir():
             raise OutputFolderError(f"{out} exists and is not a folder: choose a folder, e.g. "
                                     f"--out {fresh_folder(out, self.command)}")
+        missing = [p for p in (out, *out.parents) if not p.exists()]
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise _fs_error("create the folder", out, err) from err
+        self._created = missing  # removed again (when empty) if the run fails
         self._lock()
         try:
             recover(out, _locked=True)
@@ -319,9 +322,14 @@ class OutputFolder:
             _remove_scratch(self.stage)
 
     def close(self) -> None:
-        """Remove the staging folder and release the lock."""
+        """Remove the staging folder and release the lock; a folder this run created is
+        removed again when the run wrote nothing into it."""
         self.discard()
         self._unlock()
+        if not self.committed:
+            for p in self._created:  # innermost first; rmdir only removes empty folders
+                with contextlib.suppress(OSError):
+                    p.rmdir()
 
     def __enter__(self) -> Path:
         return self.open()

@@ -141,6 +141,17 @@ def _geojson_geometry(obj: Any, merge: bool = False) -> tuple[BaseGeometry, dict
         raise AOIError(f"cannot read GeoJSON geometry of type {kind!r}: {err}") from err
 
 
+def _without_empty_parts(geom: Polygon | MultiPolygon) -> Polygon | MultiPolygon:
+    """The geometry without empty polygons or rings (``[[]]`` in GeoJSON): they have no
+    area, and GEOS crashes on some operations with them (segmentize)."""
+    if isinstance(geom, Polygon):
+        holes = [r for r in geom.interiors if not r.is_empty]
+        return geom if len(holes) == len(geom.interiors) else Polygon(geom.exterior, holes)
+    parts = [_without_empty_parts(p) for p in geom.geoms if not p.is_empty]
+    return MultiPolygon(parts) if len(parts) != len(geom.geoms) or any(
+        a is not b for a, b in zip(parts, geom.geoms, strict=False)) else geom
+
+
 def validate_geometry(geom: BaseGeometry, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                       res: float = 10.0) -> BaseGeometry:
     """Check a WGS84 geometry for use as a site; return it (polygonal) or raise AOIError.
@@ -168,6 +179,7 @@ def validate_geometry(geom: BaseGeometry, *, max_pixels: int = DEFAULT_MAX_PIXEL
         gtype = geom.geom_type
         raise AOIError(f"a {gtype} has no area: give a Polygon or a bbox "
                        "(buffer a point or line first, e.g. shapely's .buffer())")
+    geom = _without_empty_parts(geom)
     minx, miny, maxx, maxy = geom.bounds
     if any(abs(v) > 180 for v in (minx, maxx)) or any(abs(v) > 90 for v in (miny, maxy)):
         if all(abs(v) <= 90 for v in (minx, maxx)) and all(abs(v) <= 180 for v in (miny, maxy)):

@@ -82,35 +82,38 @@ class SitewatchGroup(click.Group):
             ctx.exit(EXIT_USAGE if isinstance(err, ParameterError) else EXIT_ERROR)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except OSError as err:
-            if err.errno not in _ENVIRONMENT_ERRNOS or verbose():
-                raise _internal(ctx, err, verbose()) from err
-            where = f" {err.filename}" if err.filename else ""
-            click.echo(f"error: cannot use{where}: {err.strerror or err}; check the "
-                       "permissions and free space, or choose another place", err=True)
-            ctx.exit(EXIT_ERROR)
         except BrokenPipeError:  # stdout closed early (`sitewatch aoi list | head`)
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             ctx.exit(141)
+        except OSError as err:
+            if verbose():
+                raise
+            if err.errno not in _ENVIRONMENT_ERRNOS:
+                _report_internal(err)
+                ctx.exit(EXIT_ERROR)
+            where = f" {err.filename}" if err.filename else ""
+            click.echo(f"error: cannot use{where}: {err.strerror or err}; check the "
+                       "permissions and free space, or choose another place", err=True)
+            ctx.exit(EXIT_ERROR)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
         except Exception as err:  # a bug: short message unless -v
-            raise _internal(ctx, err, verbose()) from err
+            if verbose():
+                raise
+            _report_internal(err)
+            ctx.exit(EXIT_ERROR)
 
 
 def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
 
-def _internal(ctx: click.Context, err: BaseException, verbose: bool) -> BaseException:
-    """Report a bug in one line (the traceback with -v) and end with exit code 1."""
-    if verbose:
-        return err
+def _report_internal(err: BaseException) -> None:
+    """A bug, in one line (the traceback with -v)."""
     click.echo(f"internal error: {type(err).__name__}: {_one_line(err)} (a bug: run with -v "
                "for the traceback, and please report it)", err=True)
-    return click.exceptions.Exit(EXIT_ERROR)
 
 
 def _setup_logging(verbosity: int) -> None:
