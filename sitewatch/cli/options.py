@@ -260,8 +260,10 @@ class AliasedOption(click.Option):
 
 def min_area_option(func: F) -> F:
     """``--min-area M2``: the minimum mapping unit, the same in every command."""
-    return click.option("--min-area", "min_area_m2", type=Number(low=0), default=200.0,
-                        show_default=True, metavar="M2",
+    from sitewatch.pipeline.change import MIN_AREA
+
+    return click.option("--min-area", "min_area_m2", type=Number(low=0),
+                        default=MIN_AREA.default, show_default=True, metavar="M2",
                         help="Smallest change region kept, m² (the minimum mapping "
                              "unit).")(func)
 
