@@ -269,19 +269,22 @@ def min_area_option(func: F) -> F:
 
 
 # -- imagery: where scenes come from, the same options in every command that reads them ----
-#: ``--source`` when none is given: the bundled sample for its own site, Earth Search else.
+#: ``--source`` when none is given: the bundled sample for sites inside it, Earth Search else.
 SOURCE_AUTO = "auto"
 _SH_SOURCES = ("cdse", "sentinelhub")
 
 
 def resolve_source(source: str | None, site: Any) -> str:
-    """The source a command reads: ``auto`` is the bundled sample for the sample's own site
-    (``cupertino-apple-park``, offline) and ``earth-search`` for every other site.
+    """The source a command reads: ``auto`` is the bundled sample for a site inside its
+    footprint (Apple Park, Cupertino: offline, as in the demo) and ``earth-search`` for
+    every other site.
 
     Examples
     --------
-    >>> from sitewatch.aoi import get_site
+    >>> from sitewatch.aoi import get_site, parse_site
     >>> resolve_source("auto", get_site("cupertino-apple-park"))
+    'sample'
+    >>> resolve_source("auto", parse_site("-122.0135,37.325,-122.0025,37.336"))
     'sample'
     >>> resolve_source("auto", get_site("new-yalu-river-bridge"))
     'earth-search'
@@ -290,9 +293,14 @@ def resolve_source(source: str | None, site: Any) -> str:
     """
     if source not in (None, SOURCE_AUTO):
         return str(source)
-    from sitewatch.imagery.sources.sample import SAMPLE_SITE_ID
+    from shapely.geometry import box
 
-    return "sample" if getattr(site, "id", None) == SAMPLE_SITE_ID else "earth-search"
+    from sitewatch.imagery.sources.sample import SampleSource
+
+    footprint = box(*SampleSource().info["bounds_wgs84"]).buffer(1e-5)  # ~1 m: rounding
+    geometry = getattr(site, "geometry", None)
+    return "sample" if geometry is not None and footprint.contains(geometry) else \
+        "earth-search"
 
 
 def source_options(source: str, endpoint: str | None = None, token_url: str | None = None,
@@ -397,8 +405,8 @@ def imagery_options(*, every: str = "quarter", product: bool = False,
                      default=SOURCE_AUTO, show_default=True, metavar="NAME",
                      help="Imagery source (`sitewatch sources`): earth-search, "
                           "planetary-computer, cdse, sentinelhub, local, sample; auto = the "
-                          "bundled sample for its site (cupertino-apple-park), earth-search "
-                          "for any other."),
+                          "bundled sample for a site inside it (Apple Park, Cupertino), "
+                          "earth-search for any other."),
         click.option("--endpoint", default=None, metavar="URL|FOLDER",
                      help="The source's API URL (a mirror or private catalogue; also the "
                           "source's environment variable, e.g. SITEWATCH_EARTH_SEARCH_URL); "
