@@ -293,3 +293,18 @@ def test_empty_parts_of_a_geojson_are_dropped_not_a_crash(coords: str) -> None:
     r = run_cli(["aoi", "show", coords])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["geometry"]["type"] in ("Polygon", "MultiPolygon")
+
+
+def test_a_local_source_given_a_file_not_a_folder(tmp_path: Path) -> None:
+    f = tmp_path / "scene.txt"
+    f.write_text("not a folder")
+    r = run_cli(["fetch", SAMPLE, "--source", "local", "--endpoint", f, "--from", "2015-01-01",
+                 "--to", "2018-12-31", "--out", tmp_path / "o"])
+    assert_clear_error(r, 1, "source 'local' cannot use", "Not a directory", "--endpoint")
+
+
+def test_a_degenerate_ring_is_not_said_to_cross_itself() -> None:
+    r = run_cli(["aoi", "show", '{"type": "Polygon", "coordinates": [[[10, 50], [10, 50], '
+                 '[10, 50], [10, 50]]]}'])
+    line = assert_clear_error(r, 1, "three distinct corners")
+    assert "edges cross" not in line
