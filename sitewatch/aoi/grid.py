@@ -107,8 +107,8 @@ def utm_crs_for(lon: float, lat: float) -> str:
     'EPSG:32632'
     """
     if not (-180 <= lon <= 180 and -80 <= lat <= 84):
-        raise AOIError(f"({lon}, {lat}) is outside the UTM/Sentinel-2 range "
-                       "(latitudes -80 to 84): pick a site within it")
+        raise AOIError(f"the site's centre ({lon:.4f}, {lat:.4f}) is outside the "
+                       "UTM/Sentinel-2 range (latitudes -80 to 84): pick a site within it")
     zone = int((lon + 180) // 6) + 1
     zone = min(zone, 60)
     if 56 <= lat < 64 and 3 <= lon < 12:

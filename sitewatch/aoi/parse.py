@@ -204,8 +204,13 @@ def validate_geometry(geom: BaseGeometry, *, max_pixels: int = DEFAULT_MAX_PIXEL
     if not geom.is_valid:
         reason = explain_validity(geom)
         reason = re.sub(r"(\d+\.\d{6})\d+", r"\1", reason)
-        raise AOIError(f"invalid polygon ({reason}): its edges cross; redraw it so that no "
-                       "edge crosses another, or fix it with shapely.make_valid")
+        if "self-intersection" in reason.lower():
+            fix = "its edges cross; redraw it so that no edge crosses another"
+        elif "too few points" in reason.lower():
+            fix = "a ring needs at least three distinct corners; redraw it"
+        else:
+            fix = "redraw it"
+        raise AOIError(f"invalid polygon ({reason}): {fix}, or fix it with shapely.make_valid")
     if geom.area == 0:
         raise AOIError("empty geometry: the polygon has zero area")
     grid = grid_for_geometry(geom, res=res, max_pixels=max_pixels)

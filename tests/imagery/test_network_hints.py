@@ -5,13 +5,12 @@ a Python session. Real clients against the loopback fakes."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from fakes.control import FakeServer
-from test_faults import B04, requests_to
+from test_faults import B04, _fresh_sentinelhub_sessions, requests_to  # noqa: F401 (fixture)
 from test_sources import make_source
 
 from sitewatch.aoi import Site
@@ -20,15 +19,6 @@ from sitewatch.errors import RateLimitError
 from sitewatch.pipeline.fetch import run_fetch
 
 pytestmark = pytest.mark.network
-
-
-@pytest.fixture(autouse=True)
-def _fresh_sentinelhub_sessions() -> Iterator[None]:
-    from sentinelhub import SentinelHubDownloadClient
-
-    SentinelHubDownloadClient.clear_cache()
-    yield
-    SentinelHubDownloadClient.clear_cache()
 
 
 def test_every_image_read_retry_waits_what_retry_after_asks(server: FakeServer,

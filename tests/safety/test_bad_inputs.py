@@ -102,10 +102,18 @@ def test_3a_a_parameter_the_detector_would_ignore(tmp_path: Path) -> None:
 def test_3b_a_negative_minimum_area(tmp_path: Path) -> None:
     r = detect(SAMPLE, *WINDOWS, "--min-area", "-5", "--out", tmp_path / "o")
     assert r.exit_code == 2 and "must be a number >= 0, got '-5'" in r.stderr, r.output
+    from sitewatch.errors import ConfigError, ParameterError
     from sitewatch.pipeline.change import detect_change
+    from sitewatch.pipeline.watchlist import parse_watchlist
 
-    with pytest.raises(Exception, match="min_area_m2 must be a number >= 0"):
+    with pytest.raises(ParameterError, match="min_area_m2 must be a number >= 0"):
         detect_change(*_rasters(), method="cva", min_area_m2=-5)
+    for bad in (-5, "nan", float("inf"), "many"):  # and in a watchlist, before any site runs
+        with pytest.raises(ConfigError, match="site 1 .'park'.: min_area_m2 must be a number >= 0"):
+            parse_watchlist({"defaults": {"source": "sample", "from": "2015-01-01",
+                                          "to": "2018-12-31", "min_area_m2": bad},
+                             "sites": [{"id": "park", "bbox": [-122.0135, 37.325, -122.0025,
+                                                               37.336]}]})
 
 
 def _rasters():  # type: ignore[no-untyped-def]
@@ -287,3 +295,18 @@ def test_empty_parts_of_a_geojson_are_dropped_not_a_crash(coords: str) -> None:
     r = run_cli(["aoi", "show", coords])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["geometry"]["type"] in ("Polygon", "MultiPolygon")
+
+
+def test_a_local_source_given_a_file_not_a_folder(tmp_path: Path) -> None:
+    f = tmp_path / "scene.txt"
+    f.write_text("not a folder")
+    r = run_cli(["fetch", SAMPLE, "--source", "local", "--endpoint", f, "--from", "2015-01-01",
+                 "--to", "2018-12-31", "--out", tmp_path / "o"])
+    assert_clear_error(r, 1, "source 'local' cannot use", "Not a directory", "--endpoint")
+
+
+def test_a_degenerate_ring_is_not_said_to_cross_itself() -> None:
+    r = run_cli(["aoi", "show", '{"type": "Polygon", "coordinates": [[[10, 50], [10, 50], '
+                 '[10, 50], [10, 50]]]}'])
+    line = assert_clear_error(r, 1, "three distinct corners")
+    assert "edges cross" not in line

@@ -19,7 +19,7 @@ import inspect
 import re
 from typing import Any
 
-from sitewatch.errors import ConfigError, ParameterError
+from sitewatch.errors import ConfigError, ParameterError, SitewatchError
 from sitewatch.imagery.sources.base import ImagerySource
 
 __all__ = ["ImagerySource", "available_sources", "get_source", "register_source",
@@ -88,4 +88,11 @@ def get_source(name: str, **options: Any) -> ImagerySource:
                               "sources`)") from None
         raise ConfigError(f"source {name!r} does not take these options ({err}): see "
                           "`sitewatch sources`") from None
-    return cls(**options)
+    try:
+        return cls(**options)
+    except OSError as err:
+        if isinstance(err, SitewatchError):
+            raise
+        raise ConfigError(f"source {name!r} cannot use {err.filename or options} "
+                          f"({err.strerror or err}): check the path or address given to it "
+                          "(--endpoint)") from err
