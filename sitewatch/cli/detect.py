@@ -83,6 +83,7 @@ def command(site: str, merge: bool, imagery: Imagery, before: str | None, after:
     from sitewatch.pipeline.change import detect_change_epochs
     from sitewatch.pipeline.fetch import run_fetch
     from sitewatch.pipeline.outputs import write_change_outputs
+    from sitewatch.types import ChangeType
 
     windows = None
     if before or after:
@@ -130,9 +131,10 @@ def command(site: str, merge: bool, imagery: Imagery, before: str | None, after:
     click.echo(f"{the_site.name}: {r.change.method}, {r.before.dates[0]}..{r.before.dates[-1]} -> "
                f"{r.after.dates[0]}..{r.after.dates[-1]} (source {fetched.source})")
     click.echo(f"  {r.changed_area_m2:,.0f} m² changed in {len(r.regions)} regions"
-               + (f"; largest {r.regions[0].area_m2:,.0f} m²" if r.regions else ""))
+               + (f"; largest {r.regions[0].area_m2:,.0f} m² ({r.regions[0].name})"
+                  if r.regions else ""))
     for slug, area in sorted(r.area_by_type().items(), key=lambda kv: -kv[1]):
-        click.echo(f"    {slug:14s} {area:12,.0f} m²")
+        click.echo(f"    {ChangeType[slug.upper()].label:24s} {area:12,.0f} m²")
     if fetched.stats:
         click.echo(f"  cache: {fetched.stats.get('window_hits', 0)} windows from disk, "
                    f"{fetched.stats.get('window_misses', 0)} fetched")

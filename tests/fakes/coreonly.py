@@ -1,16 +1,18 @@
-"""Run the ``sitewatch`` command as after ``make demo``: only the core dependencies importable.
+"""Run the ``sitewatch`` command as after ``make demo``: only the demo's dependencies importable.
 
-``python tests/fakes/coreonly.py ARGS...`` works out, from the installed packages'
-metadata, every distribution the core install of sitewatch brings (its requirements
-without extras, followed recursively, with the extras those requirements ask for),
-then makes every other installed distribution's modules unimportable (a meta path
-finder that raises ``ModuleNotFoundError``, as if they were not installed) and runs
-``sitewatch ARGS...``. The test environment has every extra installed; this is how a
-test proves a command needs none of them, without building a second virtualenv.
+``python tests/fakes/coreonly.py [--extras a,b] ARGS...`` works out, from the installed
+packages' metadata, every distribution ``pip install 'sitewatch[a,b]'`` brings (its
+requirements without other extras, followed recursively, with the extras those
+requirements ask for), then makes every other installed distribution's modules
+unimportable (a meta path finder that raises ``ModuleNotFoundError``, as if they were
+not installed) and runs ``sitewatch ARGS...``. The test environment has every extra
+installed; this is how a test proves a command needs none of the others, without
+building a second virtualenv.
 
-``python tests/fakes/coreonly.py --blocked`` prints the blocked modules, one a line.
-At exit, the modules of distributions outside the core that were imported before the
-blocker was installed (by ``.pth`` files) are listed on stderr after ``CORE-ONLY``.
+``python tests/fakes/coreonly.py [--extras a,b] --blocked`` prints the blocked modules,
+one a line. At exit, the modules of distributions outside the set that were imported
+before the blocker was installed (by ``.pth`` files) are listed on stderr after
+``CORE-ONLY``.
 """
 
 from __future__ import annotations
@@ -40,10 +42,10 @@ def _requirements(dist: str, extras: Sequence[str]) -> list[Requirement]:
     return out
 
 
-def core_closure(root: str = "sitewatch") -> set[str]:
-    """Normalised names of the distributions a plain ``pip install <root>`` brings."""
+def core_closure(root: str = "sitewatch", extras: Sequence[str] = ()) -> set[str]:
+    """Normalised names of the distributions ``pip install 'root[extras]'`` brings."""
     seen: set[str] = set()
-    todo: list[tuple[str, tuple[str, ...]]] = [(root, ())]
+    todo: list[tuple[str, tuple[str, ...]]] = [(root, tuple(sorted(extras)))]
     done: set[tuple[str, tuple[str, ...]]] = set()
     while todo:
         name, extras = todo.pop()
@@ -60,9 +62,9 @@ def core_closure(root: str = "sitewatch") -> set[str]:
     return seen
 
 
-def blocked_modules(root: str = "sitewatch") -> set[str]:
-    """Top-level modules of installed distributions outside the core closure."""
-    core = core_closure(root)
+def blocked_modules(root: str = "sitewatch", extras: Sequence[str] = ()) -> set[str]:
+    """Top-level modules of installed distributions outside the closure."""
+    core = core_closure(root, extras)
     blocked = set()
     for module, dists in md.packages_distributions().items():
         if module in sys.stdlib_module_names or module.startswith("__editable__"):
@@ -84,7 +86,11 @@ class _Blocker(importlib.abc.MetaPathFinder):
 
 
 def main(argv: list[str]) -> None:
-    blocked = blocked_modules()
+    extras: list[str] = []
+    if argv[:1] == ["--extras"]:
+        extras = [e for e in argv[1].split(",") if e]
+        argv = argv[2:]
+    blocked = blocked_modules(extras=extras)
     if argv[:1] == ["--blocked"]:
         print("\n".join(sorted(blocked)))
         return
