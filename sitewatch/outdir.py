@@ -310,6 +310,7 @@ class OutputFolder:
             (out / _JOURNAL).unlink()  # the commit point
         except BaseException:
             _rollback(out)
+            _remove_scratch(backup)
             raise
         self.committed = True
         _remove_scratch(backup)
@@ -377,6 +378,10 @@ def _scan(root: Path, files: Mapping[str, Any]) -> tuple[list[str], list[str]]:
             r = entry.name if rel == "." else f"{rel}/{entry.name}"
             path = Path(entry.path)
             if rel == "." and entry.name in (MANIFEST, _JOURNAL):
+                continue
+            if rel == "." and entry.name.startswith((f".{MANIFEST}.", f".{_JOURNAL}.")) \
+                    and entry.name.endswith(".tmp") and entry.is_file():
+                Path(entry.path).unlink(missing_ok=True)  # a bookkeeping write cut short
                 continue
             if rel == "." and entry.name.startswith((_STAGE_PREFIX, _BACKUP_PREFIX)) \
                     and _is_ours_scratch(path):

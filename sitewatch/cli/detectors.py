@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import click
 
 
@@ -27,5 +29,7 @@ def command(name: str | None) -> None:
         from sitewatch.detectors.params import describe_params
 
         click.echo("\nParameters (pass with -p KEY=VALUE):")
-        for line in describe_params(info.parameters):
-            click.echo(f"  {line}")
+        for rule, text in describe_params(info.parameters):
+            click.echo(f"  {rule}")
+            click.echo(textwrap.fill(text, width=88, initial_indent=" " * 6,
+                                     subsequent_indent=" " * 6))

@@ -315,17 +315,17 @@ def with_params(base: Sequence[Param], *params: Param, **defaults: Any) -> tuple
     return tuple(out.values())
 
 
-def describe_params(parameters: Sequence[Param]) -> list[str]:
-    """One line per parameter: name, default, what it must be, when it applies, help.
+def describe_params(parameters: Sequence[Param]) -> list[tuple[str, str]]:
+    """Per parameter: "name = default  (what it must be; when it applies)" and its help.
 
     Examples
     --------
     >>> describe_params([Param("enl", 4.4, "Equivalent number of looks.", low=0,
     ...                        low_open=True)])
-    ['enl = 4.4  (a number > 0)  Equivalent number of looks.']
+    [('enl = 4.4  (a number > 0)', 'Equivalent number of looks.')]
     """
-    lines = []
+    out = []
     for p in parameters:
         cond = f"; used only when {p.condition()}" if p.applies else ""
-        lines.append(f"{p.name} = {p.default!r}  ({p.describe()}{cond})  {p.help}".rstrip())
-    return lines
+        out.append((f"{p.name} = {p.default!r}  ({p.describe()}{cond})", p.help))
+    return out

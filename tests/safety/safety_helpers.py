@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from affine import Affine
 from click.testing import CliRunner, Result
 
@@ -36,6 +37,13 @@ def make_pair(folder: Path, size: int = 48) -> tuple[Path, Path]:
         write_cog(r, p, blocksize=16, overviews=False)
         paths.append(p)
     return paths[0], paths[1]
+
+
+@pytest.fixture(scope="session", name="tiny_pair")
+def tiny_pair_fixture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two 4-band GeoTIFFs on one grid with a changed patch (see ``make_pair``). Test modules
+    import it (no conftest.py here: ``tests/imagery`` imports its own as ``conftest``)."""
+    return make_pair(tmp_path_factory.mktemp("pair"))
 
 
 def run_cli(args: Sequence[str], **kw: Any) -> Result:

@@ -18,7 +18,13 @@ import time
 from pathlib import Path
 
 import pytest
-from safety_helpers import assert_clear_error, run_cli, snapshot, user_project
+from safety_helpers import (
+    assert_clear_error,
+    run_cli,
+    snapshot,
+    tiny_pair_fixture,  # noqa: F401 (the tiny_pair fixture)
+    user_project,
+)
 
 import sitewatch.outdir as outdir
 from sitewatch.errors import OutputFolderError
@@ -267,3 +273,16 @@ def test_an_overwrite_killed_midway_leaves_the_previous_outputs_intact(
     assert_clear_error(r, 1, "--overwrite")  # ...until the next run on the folder
     assert not any(p.name.startswith(".sitewatch-staging-") for p in out.iterdir())
     assert outputs(out) == previous
+
+
+def test_a_bookkeeping_write_cut_short_is_not_a_foreign_file(tmp_path: Path) -> None:
+    """A kill while the manifest or journal was being written leaves sitewatch's own
+    temporary file: the next run removes it, and a user file of a similar name stays."""
+    out = tmp_path / "o"
+    _earlier_run(out)
+    (out / f".{MANIFEST}.k3j2.tmp").write_text("{half")
+    _new_run(out)  # not refused
+    assert not list(out.glob(f".{MANIFEST}.*.tmp"))
+    (out / f"{MANIFEST}.backup").write_text("the user's copy")
+    with pytest.raises(OutputFolderError, match="did not write"):
+        _new_run(out)

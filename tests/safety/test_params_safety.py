@@ -13,7 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from safety_helpers import BANDS, assert_clear_error, run_cli
+from safety_helpers import (
+    BANDS,
+    assert_clear_error,
+    run_cli,
+    tiny_pair_fixture,  # noqa: F401 (the tiny_pair fixture)
+)
 
 from sitewatch.detectors.base import Detector
 from sitewatch.detectors.params import Param, check_params
