@@ -182,6 +182,15 @@ def test_change_result_to_geopandas(change_result) -> None:
     assert gdf.attrs["attribution"] == res.attribution
 
 
+def test_the_geodataframe_writes_to_a_gis_file(change_result, tmp_path: Path) -> None:
+    gdf = change_result.to_geopandas()
+    gdf.to_file(tmp_path / "regions.gpkg")
+    back = gpd.read_file(tmp_path / "regions.gpkg")
+    assert back.crs.to_epsg() == 32651 and list(back["id"]) == list(gdf["id"])
+    assert float(back["area_m2"].sum()) == pytest.approx(change_result.changed_area_m2)
+    assert list(back["composition"]) == list(gdf["composition"])
+
+
 def test_geo_interface_is_the_geojson_output(change_result, tmp_path: Path) -> None:
     from sitewatch.pipeline.outputs import write_change_outputs
 

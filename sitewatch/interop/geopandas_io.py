@@ -2,10 +2,12 @@
 
 One row per region, largest first, in the grid's CRS (the site's UTM zone for
 sitewatch's sources) with every property of the GeoJSON output: ``id``,
-``area_m2`` (geodesic, m², not rounded, so the column sums to the result's
-changed area), ``pixels``, ``centroid_lon``/``centroid_lat``, ``change_type`` and
-its label, ``mean_magnitude``, ``mean_probability``, the dates. ``gdf.attrs``
-holds the scene ids, detector and attribution.
+``area_m2`` (m², the sum of its pixels' geodesic areas, not rounded, so the column
+sums to the result's changed area), ``pixels``, ``centroid_lon``/``centroid_lat``,
+``change_type``, its label and the region's ``name``, ``composition`` (as in
+``changes.csv``: ``"roof:0.482;vegetation:0.310"``, so the frame writes to any GIS
+format), ``mean_magnitude``, ``mean_probability``, the dates. ``gdf.attrs`` holds the
+scene ids, detector and attribution.
 
 Examples
 --------
@@ -25,9 +27,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sitewatch._optional import import_optional
-from sitewatch.detectors.polygons import Region
+from sitewatch.detectors.polygons import Region, composition_field
 from sitewatch.raster import normalize_crs
-from sitewatch.types import ChangeType
 
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
@@ -36,15 +37,16 @@ __all__ = ["regions_to_geopandas", "REGION_COLUMNS"]
 
 #: Columns every frame has, even an empty one (then the region statistics follow).
 REGION_COLUMNS = ("id", "area_m2", "pixels", "centroid_lon", "centroid_lat", "change_type",
-                  "change_type_label")
+                  "change_type_label", "name", "composition")
 
 
 def _row(r: Region) -> dict[str, Any]:
-    ct = ChangeType(r.change_type)
-    return {"id": r.id, "area_m2": float(r.area_m2), "pixels": int(r.pixels),
+    """The region's GeoJSON properties, numbers unrounded, composition as in changes.csv."""
+    return {**r.properties(), "area_m2": float(r.area_m2),
             "centroid_lon": float(r.centroid_lonlat[0]),
             "centroid_lat": float(r.centroid_lonlat[1]),
-            "change_type": ct.slug, "change_type_label": ct.label, **r.stats}
+            "composition": composition_field(r.composition or {int(r.change_type): 1.0}),
+            **r.stats}
 
 
 def regions_to_geopandas(regions: Sequence[Region], crs: Any, *,
