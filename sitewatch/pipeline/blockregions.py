@@ -328,7 +328,9 @@ class RegionTracer:
         if self._pending:  # every region is finished by its last block
             raise RuntimeError(f"{len(self._pending)} regions were never completed")
         idx = np.array([(r, a) for r, a, _, _ in self._index], dtype="float64").reshape(-1, 2)
-        order = np.lexsort((idx[:, 0], -idx[:, 1])) if len(idx) else np.zeros(0, "int64")
+        # largest first, equal areas (to 1e-6 m², as in memory) in raster order
+        order = np.lexsort((idx[:, 0], -np.round(idx[:, 1], 6))) if len(idx) else \
+            np.zeros(0, "int64")
         dest = Path(dest)
         tmp = temp_path_beside(dest)
         self.largest = []
