@@ -79,6 +79,7 @@ def command(site: str, merge: bool, source: str, before: str, after: str, method
     from sitewatch.imagery.sources import get_source
     from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2, detect_change
     from sitewatch.pipeline.outputs import write_change_outputs
+    from sitewatch.types import ChangeType
 
     wb, wa = parse_window(before, "--before"), parse_window(after, "--after")
     if wb[1] >= wa[0]:
@@ -110,8 +111,9 @@ def command(site: str, merge: bool, source: str, before: str, after: str, method
     click.echo(f"{the_site.name}: {r.change.method}, {r.before.dates[0]}..{r.before.dates[-1]} -> "
                f"{r.after.dates[0]}..{r.after.dates[-1]}")
     click.echo(f"  {r.changed_area_m2:,.0f} m² changed in {len(r.regions)} regions"
-               + (f"; largest {r.regions[0].area_m2:,.0f} m²" if r.regions else ""))
+               + (f"; largest {r.regions[0].area_m2:,.0f} m² ({r.regions[0].name})"
+                  if r.regions else ""))
     for slug, area in sorted(r.area_by_type().items(), key=lambda kv: -kv[1]):
-        click.echo(f"    {slug:14s} {area:12,.0f} m²")
+        click.echo(f"    {ChangeType[slug.upper()].label:24s} {area:12,.0f} m²")
     click.echo(f"  outputs {out}/ ({', '.join(p.name for p in paths.values())})")
     click.echo(f"  {r.attribution}")
