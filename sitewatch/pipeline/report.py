@@ -561,9 +561,8 @@ def write_report(run: SiteRun, path: str | os.PathLike[str], *,
                  command: Sequence[str] | None = None,
                  assets: dict[str, bytes] | None = None) -> Path:
     """Write :func:`build_report` atomically to ``path``."""
-    from sitewatch.atomic import atomic_write_text
+    from sitewatch.outdir import write_output_file
 
-    path = Path(path)
-    atomic_write_text(build_report(run, command=command, assets=assets), path)
+    path = write_output_file(build_report(run, command=command, assets=assets), path)
     log.info("wrote %s", path)
     return path
