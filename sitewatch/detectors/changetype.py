@@ -23,9 +23,8 @@ DEMOLITION      bare soil appears (``BSI_a > 0``, ``dBSI > 0.05``,
                 nor clay (``B11/B12 < 1.3``) nor iron oxides
                 (``B04/B02 < 1.35``), after clay (``B11/B12 >= 1.3``, up by
                 0.1, ground no darker) or iron oxides (``B04/B02 >= 1.35``,
-                up by 0.15): a
-                soil-coloured building (sand-coloured walls, red-dusted roofs)
-                cleared down to the ground
+                up by 0.15): a soil-coloured building (sand-coloured walls,
+                red-dusted roofs) cleared down to the ground
 CONSTRUCTION    bare soil appears anywhere else: plants cleared, a building
                 site's soil reworked, earthworks
 ROOF            a new bright surface that is not soil: ``dBright > 0.02``,
@@ -44,8 +43,8 @@ They are rules of thumb from the indices' literature, checked on semi-synthetic
 transitions built from real OSCD spectra (``benchmarks/bench_typing.py``, results in
 ``benchmarks/RESULTS.md``): region accuracy 0.93-1.00 for paving, construction,
 roof and water, 0.91 for seasonal vegetation, 0.84 for demolition; on five cities
-never used to set the rules, 0.44 for demolition (sand cities yes, red-tile towns and
-garden suburbs no). A region is named from the area shares of its pixels' types
+never used to set the rules, 0.42 for demolition (desert cities yes; red-tile towns,
+garden suburbs and pale fill no). A region is named from the area shares of its pixels' types
 (:mod:`sitewatch.detectors.composition`).
 
 Why minerals: a building whose walls and roofs have the colour of the local soil
