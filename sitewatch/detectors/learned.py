@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -50,15 +51,16 @@ import numpy as np
 
 from sitewatch.bands import S2_LAND_BANDS
 from sitewatch.detectors.base import Detector, FitState, check_pair
-from sitewatch.detectors.convnet import Arch, check_weights, forward
+from sitewatch.detectors.cnngraph import INPUTS, META_KEY, OUTPUT
+from sitewatch.detectors.convnet import Arch
 from sitewatch.detectors.indices import INDEX_BANDS
 from sitewatch.detectors.partial import Histogram, Partial
 from sitewatch.detectors.registry import register_detector
 from sitewatch.errors import DetectorError
 from sitewatch.types import ChangeMap
 
-__all__ = ["LearnedDetector", "image_stats", "standardize", "model_inputs", "load_model",
-           "tiled_logits", "REFLECTANCE_HISTOGRAM", "MODEL_NAMES", "TILE"]
+__all__ = ["LearnedDetector", "CnnModel", "image_stats", "standardize", "model_inputs",
+           "load_model", "tiled_probability", "REFLECTANCE_HISTOGRAM", "MODEL_NAMES", "TILE"]
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +124,9 @@ def model_inputs(before: np.ndarray, after: np.ndarray, stats_before: tuple[np.n
     return np.concatenate([zb, za] if siamese else [zb, za, za - zb])
 
 
-#: Core size (pixels, a multiple of every pooling grid) of the tiles the network
-#: runs on: about 0.2 GB of activations per tile for the shipped model.
+#: Core size (pixels, a multiple of every pooling grid) of the square tiles the network
+#: runs on: about 0.3 GB of activations per tile for the shipped model. A block shorter
+#: than a tile gets tiles as wide as keep the same area (fewer column halos).
 TILE = 1024
 
 
@@ -135,76 +138,161 @@ def _spans(n: int, tile: int, halo: int) -> list[tuple[int, int, int, int]]:
             for c0 in range(0, n, tile)]
 
 
-def tiled_logits(before: np.ndarray, after: np.ndarray, stats_before: tuple[np.ndarray, ...],
-                 stats_after: tuple[np.ndarray, ...], weights: dict[str, np.ndarray],
-                 arch: Arch, *, tile: int = TILE) -> np.ndarray:
-    """(M, N) logits of the network on a pair, evaluated tile by tile with its halo.
-
-    Tiles start on the pooling grid and read :attr:`Arch.halo` pixels of
-    context on each side, so the result equals one
-    :func:`~sitewatch.detectors.convnet.forward` on the whole pair while the
-    network's inputs and activations only ever exist for one tile.
-
-    Examples
-    --------
-    >>> from sitewatch.detectors.convnet import random_weights
-    >>> rng = np.random.default_rng(0)
-    >>> arch = Arch(widths=(4, 8), enc_convs=(1, 1))
-    >>> w = random_weights(arch, 3, rng)
-    >>> b, a = rng.random((2, 1, 40, 90)).astype("float32")
-    >>> s = (np.zeros(1), np.ones(1))
-    >>> whole = forward(w, model_inputs(b, a, s, s), arch)
-    >>> bool(np.allclose(tiled_logits(b, a, s, s, w, arch, tile=16), whole, atol=1e-5))
-    True
-    """
-    al, halo = arch.align, arch.halo  # the halo is a multiple of the pooling grid
-    tile = max(al, tile // al * al)
-    _, h, w = before.shape
-    rows, cols = _spans(h, tile, halo), _spans(w, tile, halo)
-    if len(rows) == 1 and len(cols) == 1:
-        return forward(weights, model_inputs(before, after, stats_before, stats_after,
-                                             siamese=arch.siamese), arch)
-    out = np.empty((h, w), "float32")
-    for c0, c1, r0, r1 in rows:
-        for d0, d1, s0, s1 in cols:
-            x = model_inputs(before[:, r0:r1, s0:s1], after[:, r0:r1, s0:s1], stats_before,
-                             stats_after, siamese=arch.siamese)
-            out[c0:c1, d0:d1] = forward(weights, x, arch)[c0 - r0:c1 - r0, d0 - s0:d1 - s0]
+def _standardized(x: np.ndarray, median: np.ndarray, iqr: np.ndarray, align: int
+                  ) -> np.ndarray:
+    """(1, B, M', N') :func:`standardize` of a (B, M, N) array, zero-padded to multiples of
+    ``align`` (the network's input), built in place in one buffer."""
+    nb, h, w = x.shape
+    out = np.zeros((1, nb, h + (-h) % align, w + (-w) % align), "float32")
+    z = out[0, :, :h, :w]
+    np.subtract(x, median[:, None, None].astype("float32"), out=z)
+    np.divide(z, iqr[:, None, None].astype("float32"), out=z)
+    np.copyto(z, np.float32(0), where=~np.isfinite(z))
     return out
 
 
-def _model_path(name: str) -> Path:
-    if name.endswith(".npz"):
-        return Path(name)
-    name = _ALIASES.get(name, name)
-    return Path(str(resources.files("sitewatch.detectors") / "models" / f"cnn-{name}.npz"))
+def tiled_probability(model: CnnModel, before: np.ndarray, after: np.ndarray,
+                      stats_before: tuple[np.ndarray, ...], stats_after: tuple[np.ndarray, ...],
+                      *, tile: int = TILE, threads: int = 1) -> np.ndarray:
+    """(M, N) change probability of the network on a pair, evaluated tile by tile with its halo.
 
-
-@lru_cache(maxsize=8)
-def load_model(name: str = "default") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Weights and metadata of a shipped model (``default``, ``loco-cupertino``) or a path.
+    Tiles start on the pooling grid and read :attr:`Arch.halo` pixels of context on each
+    side, so the result is that of one evaluation on the whole pair (up to float
+    rounding) while the network's inputs and activations only ever exist for one tile.
 
     Examples
     --------
-    >>> w, meta = load_model("default")
-    >>> meta["bands"] == list(S2_LAND_BANDS), "CC BY-NC-SA" in meta["training_labels"]
+    >>> rng = np.random.default_rng(0)
+    >>> b, a = rng.random((2, 10, 40, 300)).astype("float32")
+    >>> s = (np.full(10, 0.5), np.full(10, 0.25))
+    >>> m = load_model("default")
+    >>> whole = tiled_probability(m, b, a, s, s, tile=1024)
+    >>> tiled = tiled_probability(m, b, a, s, s, tile=64)
+    >>> whole.shape, bool(np.abs(tiled - whole).max() < 1e-5)
+    ((40, 300), True)
+    """
+    arch = model.arch
+    al, halo = arch.align, arch.halo  # the halo is a multiple of the pooling grid
+    tile = max(al, tile // al * al)
+    _, h, w = before.shape
+    rows = _spans(h, tile, halo)
+    wide = tile if len(rows) > 1 else max(tile, tile * tile // max(h, 1) // al * al)
+    cols = _spans(w, wide, halo)
+    out = np.empty((h, w), "float32")
+    for c0, c1, r0, r1 in rows:
+        for d0, d1, s0, s1 in cols:
+            zb = _standardized(before[:, r0:r1, s0:s1], stats_before[0], stats_before[1], al)
+            za = _standardized(after[:, r0:r1, s0:s1], stats_after[0], stats_after[1], al)
+            prob = model.run(zb, za, threads=threads)
+            out[c0:c1, d0:d1] = prob[c0 - r0:c1 - r0, d0 - s0:d1 - s0]
+    return out
+
+
+class CnnModel:
+    """A `cnn` model loaded from its ONNX file: metadata, arch and ONNX Runtime sessions.
+
+    Made by :func:`load_model` (cached: each file is read once per process). One
+    session per thread count is created on first use and reused; sessions are
+    thread-safe, so blocks on several threads share them.
+
+    Attributes
+    ----------
+    path : Path
+    meta : dict
+        Bands, arch, threshold and training facts recorded with the model.
+    arch : Arch
+    """
+
+    def __init__(self, path: Path, blob: bytes, meta: dict[str, Any]) -> None:
+        self.path, self.meta = path, meta
+        self.arch = Arch.from_meta(meta["arch"])
+        self._blob = blob
+        self._sessions: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def session(self, threads: int = 1) -> Any:
+        """The ONNX Runtime session that runs the network on ``threads`` threads."""
+        threads = max(1, int(threads))
+        with self._lock:
+            sess = self._sessions.get(threads)
+            if sess is None:
+                sess = self._sessions[threads] = _session(self._blob, threads, self.path)
+        return sess
+
+    def run(self, before: np.ndarray, after: np.ndarray, *, threads: int = 1) -> np.ndarray:
+        """(M, N) probability of standardised (1, B, M, N) inputs (M, N multiples of the
+        arch's alignment)."""
+        out = self.session(threads).run([OUTPUT], {INPUTS[0]: before, INPUTS[1]: after})
+        return out[0][0, 0]  # type: ignore[no-any-return]
+
+
+def _session(blob: bytes, threads: int, path: Path) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # idle worker threads sleep instead of spinning: the machine is shared with the
+    # block runner's threads (and other processes)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(blob, opts, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime raises its own exception types
+        raise DetectorError(f"model {path} cannot be loaded by ONNX Runtime ({err}): convert "
+                            "its weights again with benchmarks/cnn_to_onnx.py") from err
+
+
+def _model_path(name: str) -> Path:
+    if name.endswith((".onnx", ".npz")):
+        path = Path(name)
+        onnx_path = path.with_suffix(".onnx")
+        if path.suffix == ".npz" and not onnx_path.is_file() and path.is_file():
+            raise DetectorError(f"model {path} has no ONNX file beside it: convert it with "
+                                f"python benchmarks/cnn_to_onnx.py {path}")
+        return onnx_path
+    name = _ALIASES.get(name, name)
+    return Path(str(resources.files("sitewatch.detectors") / "models" / f"cnn-{name}.onnx"))
+
+
+def load_model(name: str = "default") -> CnnModel:
+    """A shipped model (``default``, ``loco-cupertino``) or the path of a model file.
+
+    A path names the ``.onnx`` file written by ``benchmarks/train_cnn.py`` or
+    ``benchmarks/cnn_to_onnx.py``, or the ``.npz`` weights beside it.
+
+    Examples
+    --------
+    >>> m = load_model("default")
+    >>> m.meta["bands"] == list(S2_LAND_BANDS), "CC BY-NC-SA" in m.meta["training_labels"]
     (True, True)
     """
     path = _model_path(name)
     if not path.is_file():
         raise DetectorError(f"no model {name!r} ({path}): use one of {', '.join(MODEL_NAMES)} "
-                            "or the path of a .npz made by benchmarks/train_cnn.py")
-    with np.load(path) as z:
-        weights = {k: np.asarray(z[k], "float32") for k in z.files if k != "meta"}
-        meta = json.loads(str(z["meta"]))
-    if "arch" not in meta:
-        raise DetectorError(f"model {path} predates the current format (no arch): retrain it "
-                            "with benchmarks/train_cnn.py")
-    arch = Arch.from_meta(meta["arch"])
-    problems = check_weights(weights, arch, arch.input_channels(len(meta["bands"])))
-    if problems:
-        raise DetectorError(f"model {path} does not match its arch: {'; '.join(problems[:3])}")
-    return weights, meta
+                            "or the path of a .onnx made by benchmarks/train_cnn.py")
+    return _load(path.resolve())
+
+
+@lru_cache(maxsize=16)
+def _load(path: Path) -> CnnModel:
+    """The model in one file, read once per process."""
+    blob = path.read_bytes()
+    sess = _session(blob, 1, path)
+    meta_text = sess.get_modelmeta().custom_metadata_map.get(META_KEY)
+    if meta_text is None:
+        raise DetectorError(f"model {path} is not a sitewatch cnn model (no {META_KEY!r} "
+                            "metadata): make it with benchmarks/cnn_to_onnx.py")
+    meta = json.loads(meta_text)
+    ins = {i.name: i.shape for i in sess.get_inputs()}
+    if set(ins) != set(INPUTS) or any(s[1] != len(meta["bands"]) for s in ins.values()):
+        raise DetectorError(f"model {path} does not take {len(meta['bands'])} bands per date "
+                            f"as its metadata says ({ins}): convert it again")
+    model = CnnModel(path, blob, meta)
+    model._sessions[1] = sess
+    return model
 
 
 @register_detector("cnn", summary="Small convolutional network trained on OSCD cities "
@@ -241,8 +329,10 @@ class LearnedDetector(Detector):
         super().__init__(**kwargs)
         if not self.band_names:
             self.band_names = S2_LAND_BANDS
-        self.weights, self.meta = load_model(str(self.params["model"]))
-        self.arch = Arch.from_meta(self.meta["arch"])
+        self.model = load_model(str(self.params["model"]))
+        self.meta, self.arch = self.model.meta, self.model.arch
+        import os
+        self.threads = int(os.environ.get("SW_ORT_THREADS", "1"))  # TEMP: measuring
         self.halo = self.arch.halo  # type: ignore[misc]
         self.block_align = self.arch.align  # type: ignore[misc]
         need = tuple(self.meta["bands"])
@@ -266,9 +356,8 @@ class LearnedDetector(Detector):
     def apply(self, state: FitState, before: np.ndarray, after: np.ndarray,
               valid: np.ndarray | None = None) -> ChangeMap:
         b, a, ok = check_pair(before, after, valid)
-        logit = tiled_logits(b, a, state["stats_before"], state["stats_after"], self.weights,
-                             self.arch, tile=TILE)
-        prob = (1 / (1 + np.exp(-np.clip(logit, -30, 30)))).astype("float32")
+        prob = tiled_probability(self.model, b, a, state["stats_before"], state["stats_after"],
+                                 threads=self.threads)
         prob[~ok] = np.nan
         thr = self.params["threshold"]
         thr = float(self.meta.get("threshold", 0.5) if thr is None else thr)

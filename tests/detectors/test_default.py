@@ -27,7 +27,7 @@ def default_run(sample_pair):  # type: ignore[no-untyped-def]
 
 
 def test_default_is_the_learned_model_and_credits_its_labels():
-    _, meta = load_model("default")
+    meta = load_model("default").meta
     assert "CC BY-NC-SA" in meta["training_labels"] and "Daudt" in meta["training_labels"]
     assert "cupertino" not in meta["trained_on"]  # the demo city is out of training
     assert len(meta["trained_on"]) == 8
