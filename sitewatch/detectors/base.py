@@ -91,7 +91,9 @@ def check_pair(before: np.ndarray, after: np.ndarray, valid: np.ndarray | None =
     if b.ndim != 3 or b.shape != a.shape:
         raise DetectorError(f"before {b.shape} and after {a.shape} must both be (band, row, col) "
                             "of one shape: load both dates on the same grid and bands")
-    ok = np.isfinite(b).all(axis=0) & np.isfinite(a).all(axis=0)
+    ok = np.ones(b.shape[1:], bool)
+    for x in (*b, *a):  # band by band: no (B, M, N) temporary
+        ok &= np.isfinite(x)
     if valid is not None:
         v = np.asarray(valid, dtype=bool)
         if v.shape != ok.shape:

@@ -53,7 +53,6 @@ from sitewatch.bands import S2_LAND_BANDS
 from sitewatch.detectors.base import Detector, FitState, check_pair
 from sitewatch.detectors.cnngraph import INPUTS, META_KEY, OUTPUT
 from sitewatch.detectors.convnet import Arch
-from sitewatch.detectors.indices import INDEX_BANDS
 from sitewatch.detectors.partial import Histogram, Partial
 from sitewatch.detectors.registry import register_detector
 from sitewatch.errors import DetectorError
@@ -138,12 +137,19 @@ def _spans(n: int, tile: int, halo: int) -> list[tuple[int, int, int, int]]:
             for c0 in range(0, n, tile)]
 
 
-def _standardized(x: np.ndarray, median: np.ndarray, iqr: np.ndarray, align: int
-                  ) -> np.ndarray:
+def _standardized(x: np.ndarray, median: np.ndarray, iqr: np.ndarray, align: int,
+                  buffers: dict[tuple[int, ...], np.ndarray]) -> np.ndarray:
     """(1, B, M', N') :func:`standardize` of a (B, M, N) array, zero-padded to multiples of
-    ``align`` (the network's input), built in place in one buffer."""
+    ``align`` (the network's input), built in place in a buffer of ``buffers`` (reused
+    by the next tile of the same shape once the network has run on this one)."""
     nb, h, w = x.shape
-    out = np.zeros((1, nb, h + (-h) % align, w + (-w) % align), "float32")
+    shape = (1, nb, h + (-h) % align, w + (-w) % align)
+    out = buffers.pop(shape, None)
+    if out is None:
+        out = np.zeros(shape, "float32")
+    elif shape[2:] != (h, w):  # the padding of a reused buffer
+        out[:, :, h:] = 0
+        out[:, :, :, w:] = 0
     z = out[0, :, :h, :w]
     np.subtract(x, median[:, None, None].astype("float32"), out=z)
     np.divide(z, iqr[:, None, None].astype("float32"), out=z)
@@ -179,12 +185,16 @@ def tiled_probability(model: CnnModel, before: np.ndarray, after: np.ndarray,
     wide = tile if len(rows) > 1 else max(tile, tile * tile // max(h, 1) // al * al)
     cols = _spans(w, wide, halo)
     out = np.empty((h, w), "float32")
+    free: tuple[dict[tuple[int, ...], np.ndarray], ...] = ({}, {})  # inputs, per date
     for c0, c1, r0, r1 in rows:
         for d0, d1, s0, s1 in cols:
-            zb = _standardized(before[:, r0:r1, s0:s1], stats_before[0], stats_before[1], al)
-            za = _standardized(after[:, r0:r1, s0:s1], stats_after[0], stats_after[1], al)
+            zb = _standardized(before[:, r0:r1, s0:s1], stats_before[0], stats_before[1], al,
+                               free[0])
+            za = _standardized(after[:, r0:r1, s0:s1], stats_after[0], stats_after[1], al,
+                               free[1])
             prob = model.run(zb, za, threads=threads)
             out[c0:c1, d0:d1] = prob[c0 - r0:c1 - r0, d0 - s0:d1 - s0]
+            free[0][zb.shape], free[1][za.shape] = zb, za
     return out
 
 
@@ -362,14 +372,11 @@ class LearnedDetector(Detector):
         thr = self.params["threshold"]
         thr = float(self.meta.get("threshold", 0.5) if thr is None else thr)
         mask = ok & (prob > thr)
-        ctype = None
-        if all(n in self.band_names for n in INDEX_BANDS):
-            from sitewatch.detectors.changetype import classify_change
-
-            ctype = classify_change(b, a, self.band_names, mask)
         params = {"model": self.params["model"], "threshold": thr,
                   "model_meta": {k: self.meta.get(k) for k in
                                  ("version", "trained_on", "seed", "training_labels")},
                   "bands": list(self.band_names)}
+        # the change type is the caller's (pipeline.detect_change, the block runner's
+        # apply_block), per changed pixel
         return ChangeMap(magnitude=prob, mask=mask, method=self.name, probability=prob,
-                         change_type=ctype, valid=ok, threshold=thr, params=params)
+                         valid=ok, threshold=thr, params=params)

@@ -8,8 +8,9 @@ drives a detector through its fit/apply protocol:
 1. **fit** - passes over the pair, block by block: each block gives mergeable
    partial statistics (histograms, covariances), merged in block order; the detector
    turns the total into its global state (threshold, canonical weights) and asks
-   for another pass or not. The first pass keeps the decoded pixels in scratch
-   files, so later passes and the apply pass do not decode the files again;
+   for another pass or not. The first pass decodes each compressed tile of the files
+   once, into scratch files (:meth:`~sitewatch.imagery.blocks.PairReader.enable_cache`),
+   so halos, later passes and the apply pass do not decode the files again;
 2. **apply** - each block (read with the detector's halo of context rows, which the
    fit passes also get but do not count) gives its change mask, magnitude,
    probability and change type; they go to scratch files, and the mask is labelled;
@@ -56,7 +57,7 @@ from sitewatch._version import __version__
 from sitewatch.atomic import atomic_write_text
 from sitewatch.attribution import copernicus_attribution
 from sitewatch.detectors.base import MAX_PASSES, Detector, check_pair
-from sitewatch.detectors.partial import merge_partials
+from sitewatch.detectors.partial import Partial, merge_partials
 from sitewatch.detectors.registry import DEFAULT_DETECTOR, get_detector, resolve_detector
 from sitewatch.errors import DetectorError
 from sitewatch.imagery.blocks import (
@@ -137,14 +138,24 @@ def _ordered(pool: ThreadPoolExecutor | None, fn: Callable[[RowBlock], T],
 BlockReader = Callable[[RowBlock], tuple[np.ndarray, np.ndarray]]
 
 
+def _shares_memory(part: Partial | None, arrays: Sequence[np.ndarray]) -> bool:
+    if part is None:
+        return False
+    mine = [*part.sums.values(), *part.mins.values(), *part.maxs.values()]
+    return any(np.may_share_memory(x, a) for x in mine for a in arrays)
+
+
 def fit_blocks(det: Detector, read: BlockReader, blocks: Sequence[RowBlock], cols: int,
                pool: ThreadPoolExecutor | None, *, window: int = 4,
-               max_passes: int = MAX_PASSES) -> tuple[dict[str, Any], int]:
+               max_passes: int = MAX_PASSES,
+               recycle: Callable[..., None] | None = None) -> tuple[dict[str, Any], int]:
     """Fit a detector pass by pass over blocks; partials merged in block order.
 
     The same as :meth:`sitewatch.detectors.base.Detector.fit` on the blocks, with
     blocks read (and their statistics computed) on the pool's threads. Halo rows of a
-    block give context to the statistics but are never counted.
+    block give context to the statistics but are never counted. ``recycle``, if
+    given, gets a block's arrays back once its statistics no longer need them
+    (:meth:`~sitewatch.imagery.blocks.PairReader.recycle`).
 
     Returns
     -------
@@ -159,8 +170,12 @@ def fit_blocks(det: Detector, read: BlockReader, blocks: Sequence[RowBlock], col
         def stats(b: RowBlock, st: dict[str, Any] = state) -> Any:
             core = np.zeros((b.read1 - b.read0, cols), bool)
             core[b.core] = True
-            bef, aft, ok = check_pair(*read(b), core)
-            return det.block_stats(st, bef, aft, ok) if ok.any() else None
+            pair = read(b)
+            bef, aft, ok = check_pair(*pair, core)
+            part = det.block_stats(st, bef, aft, ok) if ok.any() else None
+            if recycle is not None and not _shares_memory(part, pair):
+                recycle(*pair)
+            return part
 
         state = det.end_pass(state, merge_partials(_ordered(pool, stats, blocks, window)))
         passes += 1
@@ -311,13 +326,18 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
     window = 2 * max(threads, 1)
     scratch: dict[str, ScratchArray] = {}
     try:
-        # GDAL decodes the tiles of a block on `threads` threads too; its cache keeps the
-        # tiles a block shares with the next (blocks smaller than tiles, halos)
-        with rasterio.Env(GDAL_CACHEMAX=384 * 2**20, GDAL_NUM_THREADS=str(max(threads, 1))):
+        # with fit passes, the reader decodes every file tile once, into scratch (whole
+        # tile rows: GDAL's cache has nothing to keep); with none, blocks are read as
+        # they come and GDAL's cache keeps the tiles a block shares with the next
+        # (blocks smaller than tiles, halos). GDAL decodes on `threads` threads too.
+        cached = not det.fit_done(det.initial_state())
+        if cached:
+            reader.enable_cache(tmp)
+        with rasterio.Env(GDAL_CACHEMAX=(64 if cached else 384) * 2**20,
+                          GDAL_NUM_THREADS=str(max(threads, 1))):
             # 1. fit passes
-            if not det.fit_done(det.initial_state()):
-                reader.enable_cache(tmp)
-            state, passes = fit_blocks(det, reader.read, blocks, cols, pool, window=window)
+            state, passes = fit_blocks(det, reader.read, blocks, cols, pool, window=window,
+                                       recycle=reader.recycle)
             timings["fit"] = time.perf_counter() - t_start
             # 2. apply pass: per-pixel arrays to scratch, mask labelled as it comes
             t0 = time.perf_counter()
@@ -333,7 +353,8 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
             last: dict[str, Any] = {"fields": set()}
 
             def apply(b: RowBlock) -> Any:
-                bef, aft, ok = check_pair(*reader.read(b))
+                pair = reader.read(b)
+                bef, aft, ok = check_pair(*pair)
                 cm = apply_block(det, state, bef, aft, ok)
                 core = b.core
                 for k in fields:
@@ -346,7 +367,10 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
                 scratch["valid"].write_rows(b.row0, ok[core] if cm.valid is None
                                             else np.asarray(cm.valid[core], bool))
                 last["params"], last["threshold"] = cm.params, cm.threshold
-                return tracer.label_block(b, mask)
+                labels = tracer.label_block(b, mask)
+                del cm, bef, aft
+                reader.recycle(*pair)  # everything made of it is in the scratch files now
+                return labels
 
             label_infos = list(_ordered(pool, apply, blocks, window))
             reader.close()
