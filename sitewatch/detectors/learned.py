@@ -21,10 +21,10 @@ Detection dataset, Daudt, Le Saux, Boulch, Gousseau, IGARSS 2018, CC BY-NC-SA
 fixed reflectance bins, mergeable) for the normalisation statistics; apply
 runs the network on a block with a halo of the network's reach
 (:attr:`~sitewatch.detectors.convnet.Arch.halo`), offsets aligned to its pooling grid.
-Inside any array wider or taller than :data:`TILE` pixels (plus the halo) the
-network runs tile by tile with the same halo, so memory stays bounded whatever
-the raster's width (a full-width block of a 10980-column tile) and the logits
-are those of one evaluation on the whole array.
+Inside any array larger than :data:`TILE_PIXELS` (plus the halo) the network runs
+tile by tile with the same halo, so memory stays bounded whatever the raster's
+width (a full-width block of a 10980-column tile) and the probabilities are those
+of one evaluation on the whole array.
 
 Examples
 --------
@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from functools import lru_cache
 from importlib import resources
@@ -59,7 +60,7 @@ from sitewatch.errors import DetectorError
 from sitewatch.types import ChangeMap
 
 __all__ = ["LearnedDetector", "CnnModel", "image_stats", "standardize", "model_inputs",
-           "load_model", "tiled_probability", "REFLECTANCE_HISTOGRAM", "MODEL_NAMES", "TILE"]
+           "load_model", "tiled_probability", "REFLECTANCE_HISTOGRAM", "MODEL_NAMES", "TILE_PIXELS"]
 
 log = logging.getLogger(__name__)
 
@@ -123,18 +124,27 @@ def model_inputs(before: np.ndarray, after: np.ndarray, stats_before: tuple[np.n
     return np.concatenate([zb, za] if siamese else [zb, za, za - zb])
 
 
-#: Core size (pixels, a multiple of every pooling grid) of the square tiles the network
-#: runs on: about 0.3 GB of activations per tile for the shipped model. A block shorter
-#: than a tile gets tiles as wide as keep the same area (fewer column halos).
-TILE = 1024
+#: Core pixels of the tiles the network runs on (about 0.15 GB of activations each for
+#: the shipped model): squares of 724 px, or one row of tiles as wide as keeps this area
+#: when the array (a block) is short.
+TILE_PIXELS = 1 << 19
 
 
-def _spans(n: int, tile: int, halo: int) -> list[tuple[int, int, int, int]]:
-    """(core0, core1, read0, read1) along one axis; one span when it fits with its halo."""
-    if n <= tile + 2 * halo:
+def _spans(n: int, core_max: int, halo: int, align: int) -> list[tuple[int, int, int, int]]:
+    """(core0, core1, read0, read1) along one axis: equal cores of at most ``core_max``
+    (multiples of ``align``), read with ``halo`` on each side; the edge tiles read their
+    missing halo from the inside, so every tile but perhaps the last has one size."""
+    if n <= core_max + 2 * halo:
         return [(0, n, 0, n)]
-    return [(c0, min(n, c0 + tile), max(0, c0 - halo), min(n, c0 + tile + halo))
-            for c0 in range(0, n, tile)]
+    k = -(-n // core_max)
+    core = -(-n // (k * align)) * align
+    size = core + 2 * halo
+    out = []
+    for c0 in range(0, n, core):
+        c1 = min(n, c0 + core)
+        r0 = min(max(0, c0 - halo), max(0, (n - size) // align * align))
+        out.append((c0, c1, r0, min(n, max(r0 + size, c1 + halo))))
+    return out
 
 
 def _standardized(x: np.ndarray, median: np.ndarray, iqr: np.ndarray, align: int,
@@ -159,12 +169,13 @@ def _standardized(x: np.ndarray, median: np.ndarray, iqr: np.ndarray, align: int
 
 def tiled_probability(model: CnnModel, before: np.ndarray, after: np.ndarray,
                       stats_before: tuple[np.ndarray, ...], stats_after: tuple[np.ndarray, ...],
-                      *, tile: int = TILE, threads: int = 1) -> np.ndarray:
+                      *, tile_pixels: int = TILE_PIXELS, threads: int = 1) -> np.ndarray:
     """(M, N) change probability of the network on a pair, evaluated tile by tile with its halo.
 
-    Tiles start on the pooling grid and read :attr:`Arch.halo` pixels of context on each
-    side, so the result is that of one evaluation on the whole pair (up to float
-    rounding) while the network's inputs and activations only ever exist for one tile.
+    Tiles of at most ``tile_pixels`` core pixels start on the pooling grid and read
+    :attr:`Arch.halo` pixels of context on each side, so the result is that of one
+    evaluation on the whole pair (up to float rounding) while the network's inputs and
+    activations only ever exist for one tile. ``threads``: ONNX Runtime threads per tile.
 
     Examples
     --------
@@ -172,18 +183,18 @@ def tiled_probability(model: CnnModel, before: np.ndarray, after: np.ndarray,
     >>> b, a = rng.random((2, 10, 40, 300)).astype("float32")
     >>> s = (np.full(10, 0.5), np.full(10, 0.25))
     >>> m = load_model("default")
-    >>> whole = tiled_probability(m, b, a, s, s, tile=1024)
-    >>> tiled = tiled_probability(m, b, a, s, s, tile=64)
+    >>> whole = tiled_probability(m, b, a, s, s)
+    >>> tiled = tiled_probability(m, b, a, s, s, tile_pixels=64 * 64)
     >>> whole.shape, bool(np.abs(tiled - whole).max() < 1e-5)
     ((40, 300), True)
     """
     arch = model.arch
     al, halo = arch.align, arch.halo  # the halo is a multiple of the pooling grid
-    tile = max(al, tile // al * al)
+    side = max(al, math.isqrt(tile_pixels) // al * al)
     _, h, w = before.shape
-    rows = _spans(h, tile, halo)
-    wide = tile if len(rows) > 1 else max(tile, tile * tile // max(h, 1) // al * al)
-    cols = _spans(w, wide, halo)
+    rows = _spans(h, side, halo, al)
+    wide = side if len(rows) > 1 else max(side, tile_pixels // max(h, 1) // al * al)
+    cols = _spans(w, wide, halo, al)
     out = np.empty((h, w), "float32")
     free: tuple[dict[tuple[int, ...], np.ndarray], ...] = ({}, {})  # inputs, per date
     for c0, c1, r0, r1 in rows:

@@ -85,26 +85,32 @@ def test_tiled_inference_equals_one_evaluation(tmp_path):
     model, _ = _model(tmp_path, arch, 2, seed=3)
     before, after = _pair(2, 90, 130, seed=1)
     before[:, 40:45, 60:70] = np.nan  # missing pixels: standardised to 0 in every tile alike
-    whole = tiled_probability(model, before, after, NONE2, NONE2, tile=1024)
-    for tile in (8, 16, 36):
-        tiled = tiled_probability(model, before, after, NONE2, NONE2, tile=tile)
+    whole = tiled_probability(model, before, after, NONE2, NONE2)
+    for side in (8, 16, 36):
+        tiled = tiled_probability(model, before, after, NONE2, NONE2, tile_pixels=side * side)
         np.testing.assert_allclose(tiled, whole, atol=1e-6)
 
 
-def test_one_row_of_tiles_is_widened_to_the_tile_area(tmp_path, monkeypatch):
+def test_tiles_are_equal_and_a_short_array_gets_one_wide_row_of_them(tmp_path, monkeypatch):
     model, _ = _model(tmp_path, Arch(widths=(4, 8), enc_convs=(1, 1)), 2)
-    widths = []
+    halo = model.arch.halo
+    shapes = []
     real = CnnModel.run
 
     def spy(self, b, a, **kw):  # type: ignore[no-untyped-def]
-        widths.append(b.shape[3])
+        shapes.append(b.shape[2:])
         return real(self, b, a, **kw)
 
     monkeypatch.setattr(CnnModel, "run", spy)
     before, after = _pair(2, 20, 700)
-    tiled_probability(model, before, after, NONE2, NONE2, tile=64)
-    # 20 rows: tiles of 64 x 64 = 4096 px become 20 x 204 cores (plus halos), 4 of them
-    assert len(widths) == 4 and max(widths) <= 204 + 2 * model.arch.halo
+    tiled_probability(model, before, after, NONE2, NONE2, tile_pixels=64 * 64)
+    # 20 rows: tiles of 4096 px become one row of cores at most 204 wide: 4 equal ones of
+    # 176, each read with a halo on both sides (the edge tiles take theirs from inside)
+    assert shapes == [(20, 176 + 2 * halo)] * 4
+    shapes.clear()
+    before, after = _pair(2, 150, 150)
+    tiled_probability(model, before, after, NONE2, NONE2, tile_pixels=64 * 64)
+    assert len(shapes) == 9 and len(set(shapes)) <= 2  # 3 x 3 squares of 50 px cores
 
 
 def test_siamese_probability_ignores_the_order_of_the_dates(tmp_path):
