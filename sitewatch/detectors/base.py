@@ -122,6 +122,9 @@ class Detector:
         Bands the detector needs, in order (empty: any bands).
     halo : int
         Rows/cols of context ``apply`` needs beyond a block's edges.
+    stats_halo : int or None
+        Rows/cols of context ``block_stats`` needs (None: ``halo``; 0 for per-pixel
+        statistics, so fit passes read no halo rows).
     block_align : int
         Block offsets must be multiples of this.
     """
@@ -130,6 +133,7 @@ class Detector:
     summary: ClassVar[str] = ""
     bands: ClassVar[tuple[str, ...]] = ()
     halo: ClassVar[int] = 0
+    stats_halo: ClassVar[int | None] = None
     block_align: ClassVar[int] = 1
 
     def __init__(self, *, band_names: Sequence[str] = (), pixel_size_m: float = 10.0,

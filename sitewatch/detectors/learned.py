@@ -355,6 +355,7 @@ class LearnedDetector(Detector):
         import os
         self.threads = int(os.environ.get("SW_ORT_THREADS", "1"))  # TEMP: measuring
         self.halo = self.arch.halo  # type: ignore[misc]
+        self.stats_halo = 0  # type: ignore[misc]  # per-pixel histograms: no context
         self.block_align = self.arch.align  # type: ignore[misc]
         need = tuple(self.meta["bands"])
         if tuple(self.band_names) != need:
@@ -364,8 +365,8 @@ class LearnedDetector(Detector):
     def block_stats(self, state: FitState, before: np.ndarray, after: np.ndarray,
                     valid: np.ndarray) -> Partial | None:
         h = REFLECTANCE_HISTOGRAM
-        return Partial.of(sums={"before": np.stack([h.counts(x[valid]) for x in before]),
-                                "after": np.stack([h.counts(x[valid]) for x in after])})
+        return Partial.of(sums={"before": np.stack([h.counts(x, valid) for x in before]),
+                                "after": np.stack([h.counts(x, valid) for x in after])})
 
     def end_pass(self, state: FitState, total: Partial | None) -> FitState:
         if total is None:
@@ -378,7 +379,7 @@ class LearnedDetector(Detector):
               valid: np.ndarray | None = None) -> ChangeMap:
         b, a, ok = check_pair(before, after, valid)
         prob = tiled_probability(self.model, b, a, state["stats_before"], state["stats_after"],
-                                 threads=self.threads)
+                                 tile_pixels=TILE_PIXELS, threads=self.threads)
         prob[~ok] = np.nan
         thr = self.params["threshold"]
         thr = float(self.meta.get("threshold", 0.5) if thr is None else thr)

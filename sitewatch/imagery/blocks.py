@@ -158,8 +158,8 @@ def _read_raw(src: Any, info: _FileInfo, bands: Sequence[str], r0: int, r1: int
 
 #: Pixels per band converted at a time from a small raw buffer (cache-sized chunks).
 _CHUNK_PIXELS = 1 << 18
-#: Arrays a PairReader keeps for reuse (two blocks of two dates, two threads).
-_POOL_SIZE = 8
+#: Arrays a PairReader keeps for reuse (a block of two dates for each of two threads).
+_POOL_SIZE = 4
 
 
 def _convert(raw: np.ndarray, ok: np.ndarray, info: _FileInfo, *,
@@ -326,9 +326,9 @@ class PairReader:
         """
         with self._pool_lock:
             for arr in arrays:
-                if len(self._pool) < _POOL_SIZE and arr.dtype == np.float32 \
-                        and arr.flags.c_contiguous and arr.flags.owndata:
+                if arr.dtype == np.float32 and arr.flags.c_contiguous and arr.flags.owndata:
                     self._pool.append(arr)
+            del self._pool[:-_POOL_SIZE]  # the oldest go (blocks of another shape)
 
     def read(self, block: RowBlock) -> tuple[np.ndarray, np.ndarray]:
         """(before, after) float32 (B, rows, N) of the block's read rows; NaN = missing."""

@@ -153,7 +153,8 @@ def fit_blocks(det: Detector, read: BlockReader, blocks: Sequence[RowBlock], col
 
     The same as :meth:`sitewatch.detectors.base.Detector.fit` on the blocks, with
     blocks read (and their statistics computed) on the pool's threads. Halo rows of a
-    block give context to the statistics but are never counted. ``recycle``, if
+    block (:attr:`~sitewatch.detectors.base.Detector.stats_halo` of them) give context
+    to the statistics but are never counted. ``recycle``, if
     given, gets a block's arrays back once its statistics no longer need them
     (:meth:`~sitewatch.imagery.blocks.PairReader.recycle`).
 
@@ -161,6 +162,10 @@ def fit_blocks(det: Detector, read: BlockReader, blocks: Sequence[RowBlock], col
     -------
     (state, passes)
     """
+    if det.stats_halo is not None:  # the statistics need less context than apply
+        ctx = int(det.stats_halo)
+        blocks = [RowBlock(b.index, b.row0, b.row1, max(b.read0, b.row0 - ctx),
+                           min(b.read1, b.row1 + ctx)) for b in blocks]
     state = det.initial_state()
     passes = 0
     while not det.fit_done(state):

@@ -112,7 +112,7 @@ def test_tiled_inference_equals_one_evaluation(default_run, monkeypatch):
     import sitewatch.detectors.learned as learned
 
     before, after, _, cm = default_run
-    monkeypatch.setattr(learned, "TILE", 96)
+    monkeypatch.setattr(learned, "TILE_PIXELS", 96 * 96)
     tiled = get_detector(LEARNED)(before, after, band_names=S2_LAND_BANDS)
     ok = np.isfinite(cm.probability)
     assert np.array_equal(ok, np.isfinite(tiled.probability))
