@@ -316,6 +316,7 @@ class PairReader:
             for i, arr in enumerate(self._pool):
                 if arr.shape == shape:
                     return self._pool.pop(i)
+            self._pool = []  # of other shapes (another pass's blocks): free them
         return np.empty(shape, "float32")
 
     def recycle(self, *arrays: np.ndarray) -> None:
