@@ -43,6 +43,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
@@ -52,7 +53,8 @@ from sitewatch.detectors.partial import Partial, merge_partials
 from sitewatch.errors import DetectorError
 from sitewatch.types import ChangeMap
 
-__all__ = ["Detector", "FitState", "Block", "BlockSource", "check_pair", "MAX_PASSES"]
+__all__ = ["Detector", "FitState", "Block", "BlockSource", "check_pair", "MAX_PASSES",
+           "available_cores"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,20 @@ BlockSource = Callable[[], Iterable[Block]]
 
 #: Safety limit on the number of fit passes.
 MAX_PASSES = 200
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else the machine's count).
+
+    Examples
+    --------
+    >>> available_cores() >= 1
+    True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - platforms without affinity masks
+        return max(1, os.cpu_count() or 1)
 
 
 def check_pair(before: np.ndarray, after: np.ndarray, valid: np.ndarray | None = None
@@ -127,6 +143,10 @@ class Detector:
         statistics, so fit passes read no halo rows).
     block_align : int
         Block offsets must be multiples of this.
+    threads : int
+        Threads one call of ``apply`` may use for its own work (a network's
+        convolutions); the block runners set it so that it and the blocks they run at
+        once share the cores (1 when blocks already run on every core).
     """
 
     name: ClassVar[str] = ""
@@ -135,6 +155,7 @@ class Detector:
     halo: ClassVar[int] = 0
     stats_halo: ClassVar[int | None] = None
     block_align: ClassVar[int] = 1
+    threads: int = 1
 
     def __init__(self, *, band_names: Sequence[str] = (), pixel_size_m: float = 10.0,
                  **params: Any) -> None:

@@ -56,7 +56,7 @@ import rasterio
 from sitewatch._version import __version__
 from sitewatch.atomic import atomic_write_text
 from sitewatch.attribution import copernicus_attribution
-from sitewatch.detectors.base import MAX_PASSES, Detector, check_pair
+from sitewatch.detectors.base import MAX_PASSES, Detector, available_cores, check_pair
 from sitewatch.detectors.partial import Partial, merge_partials
 from sitewatch.detectors.registry import DEFAULT_DETECTOR, get_detector, resolve_detector
 from sitewatch.errors import DetectorError
@@ -188,6 +188,16 @@ def fit_blocks(det: Detector, read: BlockReader, blocks: Sequence[RowBlock], col
     return state, passes
 
 
+def _threads_per_block(threads: int) -> int:
+    """Threads a detector may use inside one block when ``threads`` blocks run at once.
+
+    Measured on the full tile (``benchmarks/results/full_tile.md``): with two blocks at
+    once on two cores, one ONNX Runtime thread each beats two (which then wait for
+    each other's cores); a single block thread gives the network every core.
+    """
+    return max(1, available_cores() // max(1, threads))
+
+
 def _aligned_blocks(det: Detector, rows: int, block_rows: int) -> list[RowBlock]:
     align = max(1, int(det.block_align))  # pooling grids: block offsets multiples of this
     block_rows = -(-block_rows // align) * align
@@ -222,6 +232,7 @@ def detect_change_arrays(before: np.ndarray, after: np.ndarray, *, method: str |
     name = info.name
     det = create_block_detector(name, band_names=tuple(band_names) or info.bands,
                                 pixel_size_m=pixel_size_m, **params)
+    det.threads = _threads_per_block(threads)
     b, a, ok = check_pair(before, after, valid)
     if not ok.any():
         raise DetectorError("no pixel is valid on both dates: every pixel is cloud or no-data")
@@ -321,6 +332,7 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
     rows, cols = reader.shape
     res_m = float(np.sqrt(np.median(pixel_area_m2(reader.transform, reader.crs, reader.shape))))
     det = create_block_detector(name, band_names=reader.bands, pixel_size_m=res_m, **params)
+    det.threads = _threads_per_block(threads)
     blocks = _aligned_blocks(det, rows, block_rows or max(1, file_tile_rows(before) // 2))
     block_rows = blocks[0].height
     out = Path(out_dir)
