@@ -269,24 +269,33 @@ class PairReader:
                                             unit, [threading.Lock() for _ in range(n)],
                                             np.zeros(n, bool))
 
-    def _decode_units(self, which: int, r0: int, r1: int) -> None:
-        """Decode the cache units of file ``which`` (0 before, 1 after) that rows r0:r1 touch."""
-        tag, info = (("before", self.before), ("after", self.after))[which]
+    def _decode_units(self, r0: int, r1: int) -> None:
+        """Decode the cache units of both files that rows r0:r1 touch and are not yet done.
+
+        A unit another thread is decoding is waited for last: first this thread decodes
+        what nobody else is on (the other file's unit, say), so two threads needing the
+        same rows decode in parallel instead of one after the other.
+        """
         assert self._cache is not None
-        c = self._cache[tag]
-        for u in range(r0 // c.unit, -(-r1 // c.unit)):
-            if c.done[u]:
-                continue
-            with c.locks[u]:  # one thread decodes a unit; others needing it wait for it
-                if c.done[u]:
+        todo = []
+        for which, (tag, info) in enumerate((("before", self.before), ("after", self.after))):
+            c = self._cache[tag]
+            todo += [(which, info, c, u) for u in range(r0 // c.unit, -(-r1 // c.unit))]
+        for blocking in (False, True):
+            for which, info, c, u in todo:
+                if c.done[u] or not c.locks[u].acquire(blocking=blocking):
                     continue
-                s0, s1 = u * c.unit, min(self.shape[0], (u + 1) * c.unit)
-                raw, ok = _read_raw(self._datasets()[which], info, self.bands, s0, s1)
-                for i, b in enumerate(c.bands):
-                    b.write_rows(s0, raw[i])
-                c.ok.write_rows(s0, ok)
-                del raw
-                c.done[u] = True
+                try:  # one thread decodes a unit; others needing it wait for it
+                    if not c.done[u]:
+                        s0, s1 = u * c.unit, min(self.shape[0], (u + 1) * c.unit)
+                        raw, ok = _read_raw(self._datasets()[which], info, self.bands, s0, s1)
+                        for i, b in enumerate(c.bands):
+                            b.write_rows(s0, raw[i])
+                        c.ok.write_rows(s0, ok)
+                        del raw
+                        c.done[u] = True
+                finally:
+                    c.locks[u].release()
 
     def _read_one(self, which: int, r0: int, r1: int) -> np.ndarray:
         info = (self.before, self.after)[which]
@@ -294,7 +303,7 @@ class PairReader:
         if cache is None:
             raw, ok = _read_raw(self._datasets()[which], info, self.bands, r0, r1)
             return _convert(raw, ok, info)
-        self._decode_units(which, r0, r1)
+        self._decode_units(r0, r1)
         c = cache[("before", "after")[which]]
         ok = c.ok.read_rows(r0, r1).view(bool)
         cols = self.shape[1]
