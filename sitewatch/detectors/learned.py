@@ -157,10 +157,12 @@ def _spans(n: int, core_max: int, halo: int, align: int) -> list[tuple[int, int,
 
 
 def _standardized(x: np.ndarray, median: np.ndarray, iqr: np.ndarray, align: int,
-                  buffers: dict[tuple[int, ...], np.ndarray]) -> np.ndarray:
+                  buffers: dict[tuple[int, ...], np.ndarray], finite: bool = False
+                  ) -> np.ndarray:
     """(1, B, M', N') :func:`standardize` of a (B, M, N) array, zero-padded to multiples of
     ``align`` (the network's input), built in place in a buffer of ``buffers`` (reused
-    by the next tile of the same shape once the network has run on this one)."""
+    by the next tile of the same shape once the network has run on this one).
+    ``finite``: every value is known finite (no NaN to zero)."""
     nb, h, w = x.shape
     shape = (1, nb, h + (-h) % align, w + (-w) % align)
     out = buffers.pop(shape, None)
@@ -172,19 +174,23 @@ def _standardized(x: np.ndarray, median: np.ndarray, iqr: np.ndarray, align: int
     z = out[0, :, :h, :w]
     np.subtract(x, median[:, None, None].astype("float32"), out=z)
     np.divide(z, iqr[:, None, None].astype("float32"), out=z)
-    np.copyto(z, np.float32(0), where=~np.isfinite(z))
+    if not finite:
+        np.copyto(z, np.float32(0), where=~np.isfinite(z))
     return out
 
 
 def tiled_probability(model: CnnModel, before: np.ndarray, after: np.ndarray,
                       stats_before: tuple[np.ndarray, ...], stats_after: tuple[np.ndarray, ...],
-                      *, tile_pixels: int = TILE_PIXELS, threads: int = 1) -> np.ndarray:
+                      *, tile_pixels: int = TILE_PIXELS, threads: int = 1,
+                      valid: np.ndarray | None = None) -> np.ndarray:
     """(M, N) change probability of the network on a pair, evaluated tile by tile with its halo.
 
     Tiles of at most ``tile_pixels`` core pixels start on the pooling grid and read
     :attr:`Arch.halo` pixels of context on each side, so the result is that of one
     evaluation on the whole pair (up to float rounding) while the network's inputs and
-    activations only ever exist for one tile. ``threads``: ONNX Runtime threads per tile.
+    activations only ever exist for one tile. ``threads``: ONNX Runtime threads per tile;
+    ``valid`` (M, N): where both dates are known finite (:func:`check_pair`), so fully
+    valid tiles skip the search for missing values.
 
     Examples
     --------
@@ -208,10 +214,11 @@ def tiled_probability(model: CnnModel, before: np.ndarray, after: np.ndarray,
     free: tuple[dict[tuple[int, ...], np.ndarray], ...] = ({}, {})  # inputs, per date
     for c0, c1, r0, r1 in rows:
         for d0, d1, s0, s1 in cols:
+            finite = valid is not None and bool(valid[r0:r1, s0:s1].all())
             zb = _standardized(before[:, r0:r1, s0:s1], stats_before[0], stats_before[1], al,
-                               free[0])
+                               free[0], finite)
             za = _standardized(after[:, r0:r1, s0:s1], stats_after[0], stats_after[1], al,
-                               free[1])
+                               free[1], finite)
             prob = model.run(zb, za, threads=threads)
             out[c0:c1, d0:d1] = prob[c0 - r0:c1 - r0, d0 - s0:d1 - s0]
             free[0][zb.shape], free[1][za.shape] = zb, za
@@ -387,7 +394,7 @@ class LearnedDetector(Detector):
               valid: np.ndarray | None = None) -> ChangeMap:
         b, a, ok = check_pair(before, after, valid)
         prob = tiled_probability(self.model, b, a, state["stats_before"], state["stats_after"],
-                                 tile_pixels=TILE_PIXELS, threads=self.threads)
+                                 tile_pixels=TILE_PIXELS, threads=self.threads, valid=ok)
         prob[~ok] = np.nan
         thr = self.params["threshold"]
         thr = float(self.meta.get("threshold", 0.5) if thr is None else thr)
