@@ -55,7 +55,7 @@ import threading
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -63,6 +63,7 @@ from sitewatch.bands import S2_LAND_BANDS
 from sitewatch.detectors.base import Detector, FitState, available_cores, check_pair
 from sitewatch.detectors.cnngraph import INPUTS, META_KEY, OUTPUT
 from sitewatch.detectors.convnet import Arch
+from sitewatch.detectors.params import Param
 from sitewatch.detectors.partial import Histogram, Partial
 from sitewatch.detectors.registry import register_detector
 from sitewatch.errors import DetectorError
@@ -347,7 +348,8 @@ class LearnedDetector(Detector):
     ----------
     model : str
         ``"default"`` (trained on the 8 OSCD cities other than cupertino), or
-        the path of a ``.npz`` from ``benchmarks/train_cnn.py``.
+        the path of a ``.onnx`` model from ``benchmarks/train_cnn.py`` (or
+        ``benchmarks/cnn_to_onnx.py``), or of the ``.npz`` weights beside it.
     threshold : float, optional
         Cut on the change probability (default: the model's, chosen before
         scoring).
@@ -358,9 +360,14 @@ class LearnedDetector(Detector):
     'default'
     """
 
-    @classmethod
-    def defaults(cls) -> dict[str, Any]:
-        return {"model": "default", "threshold": None}
+    parameters: ClassVar[tuple[Param, ...]] = (
+        Param("model", "default", "'default' (trained on the 8 OSCD cities other than "
+              "cupertino), or the path of a .onnx model (or of the .npz weights beside it) "
+              "from benchmarks/train_cnn.py.", kind=str),
+        Param("threshold", None, "Cut on the change probability (none: the model's own, "
+              "chosen before scoring).", low=0, high=1, low_open=True, high_open=True,
+              optional=True),
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
