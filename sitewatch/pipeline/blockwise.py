@@ -213,9 +213,11 @@ def fit_blocks(det: Detector, read: BlockReader, blocks: Sequence[RowBlock], col
 def _threads_per_block(threads: int) -> int:
     """Threads a detector may use inside one block when ``threads`` blocks run at once.
 
-    Measured on the full tile (``benchmarks/results/full_tile.md``): with two blocks at
-    once on two cores, one ONNX Runtime thread each beats two (which then wait for
-    each other's cores); a single block thread gives the network every core.
+    With two blocks at once on two cores, one ONNX Runtime thread each: no runtime
+    thread waits for a core the other block holds, and nothing spins (on a 2048-row
+    crop of the full tile, under a load of 16-19, one and two threads per block were
+    within the noise: 22-23 CPU-s either way); a single block thread gives the
+    network every core.
     """
     return max(1, available_cores() // max(1, threads))
 
