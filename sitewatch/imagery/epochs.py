@@ -77,6 +77,7 @@ from sitewatch.errors import (
 )
 from sitewatch.geometry import reproject_geometry
 from sitewatch.imagery.cloud import CloudScreen, SceneScreen, rank_screens, screen_stack
+from sitewatch.imagery.cloud_pixels import PixelScreen, screen_pixels, screening_bands
 from sitewatch.imagery.io import read_raster, write_cog
 from sitewatch.imagery.scene import SceneRecord
 from sitewatch.imagery.sources.base import ImagerySource
@@ -290,6 +291,25 @@ def _scl_layer(source: ImagerySource, scene: SceneRecord, grid: Grid) -> np.ndar
     return np.where(np.isfinite(scl), scl, 0).astype("uint8")
 
 
+def _pixel_screen_bands(source: ImagerySource, policy: PixelScreen, bands: list[str],
+                        masked: bool) -> tuple[PixelScreen | None, list[str]]:
+    """The bands to load for the pixel screening (the asked ones, plus what the screening
+    needs and the source has), or no screening (with a warning) when blue is missing."""
+    have = list(getattr(source, "band_names", ()) or ())
+    roles = screening_bands(bands)
+    extra = []
+    for role, options in screening_bands(have).items():
+        if not roles[role] and options:
+            extra += options
+    load = bands + [b for b in extra if b not in bands]
+    if not screening_bands(load)["blue"]:
+        if not masked:
+            log.warning("no cloud screening: the scenes hold no blue band (B02) and no cloud "
+                        "mask was given, so clouds and shadows may be taken for change")
+        return None, bands
+    return policy, load
+
+
 def _scene_public(scene: SceneRecord) -> dict[str, Any]:
     """Scene record for manifests: asset hrefs without query strings (signatures)."""
     d = scene.to_dict()
@@ -335,7 +355,8 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
                  every: str | Sequence[tuple[str, str]], *, grid: Grid | None = None,
                  bands: Sequence[str] = S2_LAND_BANDS, clear_mask: ClearFn | None = None,
                  scenes: Sequence[SceneRecord] | None = None, composite: str = "median",
-                 screen: CloudScreen | None | str = "auto", min_clear: float = 0.1,
+                 screen: CloudScreen | PixelScreen | None | str = "auto",
+                 min_clear: float = 0.1,
                  max_scenes: int | None = None, coregister: bool | dict[str, Any] = False,
                  on_error: str = "raise", progress: ProgressFn | None = None,
                  workers: int = 4, **search_options: Any) -> list[Epoch]:
@@ -359,9 +380,11 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
         Use these instead of searching.
     composite : {"median", "best"}
         Per-pixel median of the clear observations, or the clearest single scene.
-    screen : CloudScreen, None or "auto"
-        SCL screening policy; "auto" = the default policy when the source has a
-        classification band, None = no SCL screening.
+    screen : CloudScreen, PixelScreen, None or "auto"
+        Cloud screening: "auto" = the SCL policy when the source has a
+        classification band, else clouds and shadows found from the pixels
+        (:mod:`sitewatch.imagery.cloud_pixels`; every scene is loaded, the
+        series screened, then composited); None = no screening.
     min_clear : float
         Scenes clear over less than this share of the site are not used (with SCL).
     max_scenes : int, optional
@@ -412,12 +435,21 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
     found = sorted(found, key=lambda s: (s.datetime, s.id))
     in_range = [s for s in found if any(w.contains(s.date) for w in windows)]
     policy: CloudScreen | None
+    pixel_policy: PixelScreen | None = None
     if isinstance(screen, str):
         if screen != "auto":
-            raise ConfigError(f"screen must be a CloudScreen, None or 'auto', not {screen!r}")
+            raise ConfigError(f"screen must be a CloudScreen, PixelScreen, None or 'auto', "
+                              f"not {screen!r}")
         policy = CloudScreen() if source.cloud_band else None
+        pixel_policy = None if source.cloud_band else PixelScreen()
+    elif isinstance(screen, PixelScreen):
+        policy, pixel_policy = None, screen
     else:
         policy = screen if source.cloud_band else None
+    load_bands = list(bands)
+    if pixel_policy is not None:
+        pixel_policy, load_bands = _pixel_screen_bands(source, pixel_policy, load_bands,
+                                                       clear_mask is not None)
     skipped: dict[str, str] = {}
 
     def attempt(fn: Callable[[], Any], scene: SceneRecord) -> Any:
@@ -462,15 +494,39 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
         plan.append((w, ranked, chosen))
     total = sum(len(c) for _, _, c in plan)
     done = 0
+    held: dict[str, Raster | None] = {}
+    if pixel_policy is not None:
+        # the series is screened as a whole (a cloud is transient): every scene is loaded
+        # once, screened, then composited per epoch
+        every = [sc for _, _, chosen in plan for sc in chosen]
+        got = _map_scenes(lambda sc: source.load(sc, grid, load_bands), every, workers,
+                          attempt, functools.partial(_tick_from, tick, "load", 0, total))
+        done = total
+        held = {sc.id: r for sc, r in zip(every, got, strict=True)}
+        kept = [(sc, r) for sc, r in zip(every, got, strict=True) if r is not None]
+        if kept:
+            found_px = screen_pixels(
+                [r.data for _, r in kept], load_bands, policy=pixel_policy,
+                valid=[r.valid_mask() & (clear_mask(r) if clear_mask is not None else True)
+                       for _, r in kept],
+                site_mask=site_mask(site, grid), scene_ids=[sc.id for sc, _ in kept],
+                dates=[sc.date for sc, _ in kept])
+            screens.update({sc.id: sr for (sc, _), sr in zip(kept, found_px, strict=True)})
     epochs = []
     for w, ranked, chosen in plan:
         rasters, clears, used = [], [], []
-        loaded = _map_scenes(lambda sc: source.load(sc, grid, bands), chosen, workers,
-                             attempt, functools.partial(_tick_from, tick, "load", done, total))
-        done += len(chosen)
+        if pixel_policy is not None:
+            loaded = [held.pop(sc.id, None) for sc in chosen]
+        else:
+            loaded = _map_scenes(lambda sc: source.load(sc, grid, load_bands), chosen, workers,
+                                 attempt,
+                                 functools.partial(_tick_from, tick, "load", done, total))
+            done += len(chosen)
         for sc, r in zip(chosen, loaded, strict=True):
             if r is None:
                 continue
+            if list(r.band_names) != list(bands):
+                r = r.select(bands)
             c = r.valid_mask()
             if sc.id in screens:
                 c &= screens[sc.id].clear
@@ -480,7 +536,8 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
                 rasters.append(r)
                 clears.append(c)
                 used.append(sc)
-        summary = [{**screens[s.id].to_dict(), "used": s in used} for s in ranked
+        summary = [{**screens[s.id].to_dict(), "used": s in used,
+                    "method": "scl" if policy is not None else "pixels"} for s in ranked
                    if s.id in screens]
         flags: dict[str, Any] = {}
         bad = {k: v for k, v in skipped.items() if any(s.id == k for s in found
@@ -510,7 +567,9 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
                     if k not in _PER_SCENE},
                 "composite": ("median of clear observations" if composite == "median"
                               else "clearest single scene"),
-                "epoch": w.label, "screening": policy.to_dict() if policy else None,
+                "epoch": w.label,
+                "screening": (policy.to_dict() if policy else pixel_policy.to_dict()
+                              if pixel_policy else None),
                 "scenes": per_scene}
         prov = Provenance(source.name, tuple(s.id for s in used), proc)
         raster = Raster(comp, grid.transform, grid.crs, band_names=tuple(bands),
