@@ -41,9 +41,11 @@ def _bands(text: str | None) -> list[str] | None:
                    "bands its files hold).")
 @click.option("--method", default="cva", show_default=True,
               help="Two-date detector whose threshold decides.")
-@click.option("--persistence", default=None, type=click.IntRange(0, 20),
-              help="Later clear epochs that must confirm a change (default: enough for the "
-                   "change to hold about a season: 1 quarter, 2 months).")
+@click.option("--persistence", default=60.0, show_default=True,
+              type=click.FloatRange(0, 3650), metavar="DAYS",
+              help="Days the new state must be seen to hold, whatever the cadence (60: the "
+                   "next quarter, two more months, or two months of scenes); 0 = no "
+                   "confirmation.")
 @click.option("--min-area", "min_area", default=200.0, show_default=True,
               type=click.FloatRange(0), help="Smallest change region kept, m².")
 @click.option("--coregister/--no-coregister", default=True, show_default=True,
@@ -54,7 +56,7 @@ def _bands(text: str | None) -> list[str] | None:
 @overwrite_option
 def command(site: str | None, start: str | None, end: str | None, every: str, source: str,
             endpoint: str | None, token_url: str | None, profile: str | None,
-            epochs_dir: Path | None, bands: str | None, method: str, persistence: int | None,
+            epochs_dir: Path | None, bands: str | None, method: str, persistence: float,
             min_area: float, coregister: bool, no_cache: bool, no_figure: bool, out: Path,
             overwrite: bool) -> None:
     """Change timeline of SITE: first-change dates, area per epoch by type, events.
@@ -62,7 +64,9 @@ def command(site: str | None, start: str | None, end: str | None, every: str, so
     SITE is a catalogue id (`sitewatch aoi list`), a GeoJSON file, a bbox
     lon,lat,lon,lat (one that starts with "-" goes after "--") or WKT. A change
     counts when it lasts: the old state seen in at least two clear epochs, the
-    new one in --persistence + 1; clouds are gaps.
+    new one over --persistence days; clouds are gaps (files without a cloud
+    mask are screened from their pixels); vegetation changes the season can
+    explain are reported as seasonal.
     Writes progress.csv/json, events.geojson, first_change.geojson,
     first_change_date.tif, progress.png and summary.json. Examples:
 
@@ -77,7 +81,8 @@ def command(site: str | None, start: str | None, end: str | None, every: str, so
 
     the_site = resolve_site(site) if site else None
     use_bands = _bands(bands)
-    kw: dict[str, Any] = {"method": method, "persistence": persistence, "min_area_m2": min_area,
+    kw: dict[str, Any] = {"method": method, "persistence_days": persistence,
+                          "min_area_m2": min_area,
                           "bands": use_bands}
     if epochs_dir is None:
         if the_site is None or not start or not end:
@@ -107,12 +112,14 @@ def command(site: str | None, start: str | None, end: str | None, every: str, so
     for e in res.epochs:
         seen = "gap" if e.gap else (f"{len(e.scene_ids)} scene(s), {100 * e.clear_share:.0f}% "
                                     "of the site clear")
+        if not e.gap and e.screened:
+            seen += f" ({e.screened})"
         click.echo(f"  {e.label:<9} {seen}")
     share = res.changed_area_m2 / res.site_area_m2 if res.site_area_m2 else 0.0
     click.echo(f"  {res.changed_phrase}: {res.changed_area_m2:,.0f} m² ({100 * share:.1f}% of "
                "the site) in "
                f"{len(res.events)} events (detector {res.params['detector']}, persistence "
-               f"{res.params['persistence']}, minimum area {min_area:g} m²)")
+               f"{res.params['persistence_days']:g} days, minimum area {min_area:g} m²)")
     for rec in sorted(res.event_records(), key=lambda r: -r["area_m2"])[:5]:
         click.echo(f"  - {rec['sentence']}")
     for note in res.notes:

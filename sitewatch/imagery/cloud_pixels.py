@@ -17,14 +17,14 @@ after it:
    reflectance, Tmask's threshold on the blue band), or above ``bright_blue``
    in a scene with no other scene to compare with. A new bright roof is
    brighter than the scenes before it but not than those after it: it is
-   kept. With a reference on one side only (the first and last scenes), that
-   side decides.
+   kept. With a reference on one side only (the first and last scenes), the
+   pixel must also be brighter than ``bright_blue`` in blue.
 3. **Shadow**: near infrared and short-wave infrared (those of B08/B8A and
    B11/B12 present) both below both references by ``shadow_delta`` (0.04,
    Tmask's), and the darkening at least ``shadow_share`` of the reference
-   (shadows dim the ground by a share; a little darker is not a shadow).
-   New dark asphalt is darker than the scenes before it, not than those
-   after it: it is kept.
+   (shadows dim the ground by a share; a little darker is not a shadow); with
+   a reference on one side only, twice both. New dark asphalt is darker than
+   the scenes before it, not than those after it: it is kept.
 4. The test is run twice, the second time with the first pass's clouds and
    shadows left out of the references; clouds and shadows are then grown by
    ``buffer_px`` pixels (their thin edges).
@@ -192,19 +192,23 @@ def _test(feats: np.ndarray, valid: np.ndarray, usable: np.ndarray, policy: Pixe
     for i in range(t):
         x, rb, ra = feats[i], before[i], after[i]
         with np.errstate(invalid="ignore"):
-            # a side without a reference does not veto; no reference at all: absolute test
+            # both sides must agree; with one side only (the ends of the series) the
+            # pixel must also be bright in absolute terms, and a shadow twice as dark:
+            # a new bright roof in the last scene is otherwise a cloud
             up_b, up_a = x[0] - rb[0], x[0] - ra[0]
             none_b, none_a = np.isnan(rb[0]), np.isnan(ra[0])
-            c = (((up_b >= policy.cloud_delta) | none_b) & ((up_a >= policy.cloud_delta)
-                                                             | none_a))
-            c &= ~(none_b & none_a) | (x[0] >= policy.bright_blue)
+            one_side = none_b ^ none_a
+            c = (((up_b >= policy.cloud_delta) | none_b)
+                 & ((up_a >= policy.cloud_delta) | none_a))
+            c &= ~(none_b | none_a) | (x[0] >= policy.bright_blue)
             cloud[i] = c & valid[i]
             if has_shadow_bands:
                 s = np.ones(x.shape[1], bool)
+                strict = np.where(one_side, 2.0, 1.0)
                 for ref, none in ((rb, none_b), (ra, none_a)):
                     drop = ref[1:] - x[1:]
-                    dark = ((drop >= policy.shadow_delta)
-                            & (drop >= policy.shadow_share * ref[1:])).all(axis=0)
+                    dark = ((drop >= policy.shadow_delta * strict)
+                            & (drop >= policy.shadow_share * strict * ref[1:])).all(axis=0)
                     s &= dark | none
                 shadow[i] = s & ~(none_b & none_a) & valid[i] & ~cloud[i]
     return cloud, shadow

@@ -498,20 +498,20 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
     if pixel_policy is not None:
         # the series is screened as a whole (a cloud is transient): every scene is loaded
         # once, screened, then composited per epoch
-        every = [sc for _, _, chosen in plan for sc in chosen]
-        got = _map_scenes(lambda sc: source.load(sc, grid, load_bands), every, workers,
+        to_load = [sc for _, _, chosen in plan for sc in chosen]
+        got = _map_scenes(lambda sc: source.load(sc, grid, load_bands), to_load, workers,
                           attempt, functools.partial(_tick_from, tick, "load", 0, total))
         done = total
-        held = {sc.id: r for sc, r in zip(every, got, strict=True)}
-        kept = [(sc, r) for sc, r in zip(every, got, strict=True) if r is not None]
-        if kept:
+        held = {sc.id: r for sc, r in zip(to_load, got, strict=True)}
+        loaded_ok = [(sc, r) for sc, r in zip(to_load, got, strict=True) if r is not None]
+        if loaded_ok:
             found_px = screen_pixels(
-                [r.data for _, r in kept], load_bands, policy=pixel_policy,
+                [r.data for _, r in loaded_ok], load_bands, policy=pixel_policy,
                 valid=[r.valid_mask() & (clear_mask(r) if clear_mask is not None else True)
-                       for _, r in kept],
-                site_mask=site_mask(site, grid), scene_ids=[sc.id for sc, _ in kept],
-                dates=[sc.date for sc, _ in kept])
-            screens.update({sc.id: sr for (sc, _), sr in zip(kept, found_px, strict=True)})
+                       for _, r in loaded_ok],
+                site_mask=site_mask(site, grid), scene_ids=[sc.id for sc, _ in loaded_ok],
+                dates=[sc.date for sc, _ in loaded_ok])
+            screens.update({sc.id: sr for (sc, _), sr in zip(loaded_ok, found_px, strict=True)})
     epochs = []
     for w, ranked, chosen in plan:
         rasters, clears, used = [], [], []

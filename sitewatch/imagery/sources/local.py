@@ -42,8 +42,8 @@ from rasterio.errors import RasterioError
 from shapely.geometry import box, mapping, shape
 
 from sitewatch.aoi.grid import Grid
-from sitewatch.bands import S2_BANDS, S2_LAND_BANDS
 from sitewatch.aoi.site import Site
+from sitewatch.bands import S2_BANDS, S2_LAND_BANDS
 from sitewatch.errors import CorruptFileError, DataError, NoSceneError
 from sitewatch.imagery.io import read_raster
 from sitewatch.imagery.oscd import find_oscd_cities, open_oscd_city, read_oscd_epoch
