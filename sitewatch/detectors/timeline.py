@@ -555,27 +555,32 @@ def _same_season(days: np.ndarray, season_days: float) -> list[tuple[int, int]]:
     return out
 
 
-def _seasonal(xz: np.ndarray, v: np.ndarray, k: np.ndarray, thr: float, min_share: float,
-              pairs: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+def _seasonal(xz: np.ndarray, v: np.ndarray, k: np.ndarray, thr: float, share: float,
+              pairs: Sequence[tuple[int, int]], upto: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Changes the same season of another year undoes, and the pairs each was checked on.
 
     Each clear observation of the new state is compared with the clear
     observations of the old state in the same season of other years; it
-    *returns* when one of them is within the threshold. A change whose
-    observations with a same-season counterpart mostly return (more than
-    ``1 - min_share``) follows the season.
+    *returns* when one of them is within ``thr``. A change whose
+    observations with a same-season counterpart return in at least ``share``
+    of the cases follows the season (a clearing that looks like the brown
+    winter meadow in winter, but not in summer, is a change). ``upto`` ends
+    each pixel's new state (a later change).
     """
     t, _, p = xz.shape
     nearest = np.full((t, p), np.inf, "float32")
     for i, j in pairs:
         sel = v[i] & v[j] & (k > i) & (k <= j)
+        if upto is not None:
+            sel &= j < upto
         if sel.any():
             d = np.sqrt(_ssum(xz[j][:, sel] - xz[i][:, sel]))
             nearest[j, sel] = np.minimum(nearest[j, sel], d)
     checked = np.isfinite(nearest)
     n = checked.sum(axis=0)
     back = (checked & (nearest <= thr)).sum(axis=0)
-    return (n > 0) & ((n - back) < min_share * n), n
+    return (n > 0) & (back >= share * n), n
 
 
 def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams,
@@ -680,7 +685,11 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams,
                 record(idx[sel[acc]], acc, sub, z[sel], cf)
                 out["changed"][idx[sel[acc]]] = True
                 out["single"][idx[sel[acc]]] = True
-    # 2. the first lasting change: an earlier one inside the old state?
+    pairs = _same_season(days, prm.season_days) if prm.season_days > 0 else []
+    # two observations of one state differ by sqrt(2 noise_var) on average: a pair within
+    # the threshold, or within twice that, is the same state
+    same = max(prm.threshold, 2.0 * float(np.sqrt(2 * prm.noise_var)))
+    # 2. the first lasting change: an earlier one inside the old state (not a season)?
     for _ in range(prm.first_rounds):
         idx = np.flatnonzero(out["changed"])
         if idx.size == 0:
@@ -695,6 +704,9 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams,
             break
         cf = _confirm(xs, vs, st["k"], st["mb"], st["ma"], prm, days)
         acc = cand & cf["ok"]
+        if pairs and acc.any():
+            acc &= ~_seasonal(xs, vs, st["k"], same, prm.confirm_share, pairs,
+                              upto=out["k"][idx])[0]
         if not acc.any():
             break
         record(idx[acc], acc, st, z, cf)
@@ -716,12 +728,11 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams,
     # 4. seasons: a new state that the same season of another year undoes is seasonal
     out["seasonal"] = np.zeros(p, bool)
     out["season_pairs"] = np.zeros(p, "int64")
-    pairs = _same_season(days, prm.season_days) if prm.season_days > 0 else []
     idx = np.flatnonzero(out["changed"])
     if pairs and idx.size:
         xs = np.take(xz, idx, axis=2)
-        seas, n_pairs = _seasonal(xs, vw[:, idx], out["k"][idx], prm.threshold,
-                                  prm.min_share, pairs)
+        seas, n_pairs = _seasonal(xs, vw[:, idx], out["k"][idx], same, prm.confirm_share,
+                                  pairs)
         out["season_pairs"][idx] = n_pairs
         out["seasonal"][idx[seas]] = True
         out["changed"][idx[seas]] = False
