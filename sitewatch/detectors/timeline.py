@@ -151,7 +151,7 @@ class TimelineParams:
     z_min: float = 3.0
     min_share: float = 0.5
     prior_dof: float = 4.0
-    large_factor: float = 2.0
+    large_factor: float = 1.5
     season_days: float = 45.0
     confirm_share: float = 0.75
     max_rounds: int = 3
@@ -669,19 +669,26 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams,
             st = _best_split(xs, vs, _ssum(xs), None, 1, 1)
             z, cand = _significant(st, prm)
             cand &= st["dist"] > prm.large_factor * prm.threshold
-            # not a uniform brightening or darkening of every band (a missed cloud, haze, a
-            # shadow): a change of surface moves bands apart
-            d = st["ma"] - st["mb"]
-            with np.errstate(invalid="ignore"):
-                cand &= ((d.max(axis=0) > 0.1 * st["dist"])
-                         & (d.min(axis=0) < -0.1 * st["dist"]))
             if cand.any():
                 sel = np.flatnonzero(cand)
                 sub = subset(st, sel)
                 cf = _confirm(np.take(xs, sel, axis=2), vs[:, sel], sub["k"], sub["mb"],
                               sub["ma"], prm, days, min_before=1)
-                short = (sub["nb"] < prm.min_before) | ~cf["reached"]
-                acc = short & cf["held"] & cf["all_far"] & (cf["share"] >= prm.min_share)
+                # a lone old observation that was a missed cloud makes every band darker
+                # after it; a short new state that is a missed cloud or a shadow makes
+                # every band brighter or darker: a change of surface is accepted on so
+                # little only when it moves bands apart (a new bright roof in the last
+                # epoch waits for the next one, as "pending")
+                d = sub["ma"] - sub["mb"]
+                with np.errstate(invalid="ignore"):
+                    some_up = d.max(axis=0) > 0.1 * sub["dist"]
+                    apart = ((d.max(axis=0) > 0.25 * sub["dist"])
+                             & (d.min(axis=0) < -0.25 * sub["dist"]))
+                lone_old = sub["nb"] < prm.min_before
+                short_new = ~cf["reached"]
+                plausible = np.where(short_new, apart, some_up)
+                acc = ((lone_old | short_new) & plausible & cf["held"]
+                       & (cf["share"] >= prm.confirm_share))
                 record(idx[sel[acc]], acc, sub, z[sel], cf)
                 out["changed"][idx[sel[acc]]] = True
                 out["single"][idx[sel[acc]]] = True
@@ -704,9 +711,9 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams,
             break
         cf = _confirm(xs, vs, st["k"], st["mb"], st["ma"], prm, days)
         acc = cand & cf["ok"]
-        if pairs and acc.any():
-            acc &= ~_seasonal(xs, vs, st["k"], same, prm.confirm_share, pairs,
-                              upto=out["k"][idx])[0]
+        if pairs and acc.any():   # every clear view: a yearly trough is no transient
+            acc &= ~_seasonal(np.take(xz, idx, axis=2), v[:, idx], st["k"], same,
+                              prm.confirm_share, pairs, upto=out["k"][idx])[0]
         if not acc.any():
             break
         record(idx[acc], acc, st, z, cf)
@@ -731,7 +738,7 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams,
     idx = np.flatnonzero(out["changed"])
     if pairs and idx.size:
         xs = np.take(xz, idx, axis=2)
-        seas, n_pairs = _seasonal(xs, vw[:, idx], out["k"][idx], same, prm.confirm_share,
+        seas, n_pairs = _seasonal(xs, v[:, idx], out["k"][idx], same, prm.confirm_share,
                                   pairs)
         out["season_pairs"][idx] = n_pairs
         out["seasonal"][idx[seas]] = True
