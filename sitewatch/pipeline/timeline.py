@@ -496,10 +496,12 @@ def settle_changes(hist: PixelHistory, ctype: np.ndarray, area: np.ndarray,
     seasonal = returned | undecided
     a = np.broadcast_to(area, ctype.shape)
     if span_days < 365:
+        held = float(a[undecided].sum())
         notes.append(f"the series spans {span_days:.0f} days, less than a year: a vegetation "
                      "change cannot be told from the season, so "
-                     f"{float(a[undecided].sum()):,.0f} m² of vegetation change is reported as "
-                     "seasonal, not lasting (use a window of a year or more to tell)")
+                     + (f"{held:,.0f} m² of vegetation change is reported as seasonal, not "
+                        "lasting" if held else "none is reported as lasting")
+                     + " (use a window of a year or more to tell)")
         log.warning(notes[-1])
     elif undecided.any():
         notes.append(f"{float(a[undecided].sum()):,.0f} m² of vegetation change had no view of "
