@@ -303,7 +303,7 @@ def screen_pixels(scenes: Sequence[np.ndarray], band_names: Sequence[str], *,
         feats = np.empty((t, len(idx), c1 - c0), "float32")
         for i, x in enumerate(flat):
             feats[i] = x[idx, c0:c1]
-        good = np.isfinite(feats).all(axis=1)
+        good = np.asarray(np.isfinite(feats).all(axis=1))
         if masks is not None:
             good &= np.stack([mk[c0:c1] for mk in masks])
         c, sh = _test(feats, good, good, policy)
