@@ -30,19 +30,12 @@ def command(site: str, source: str, start: str | None, end: str | None, every: s
     Writes timelapse.gif (always), timelapse.mp4 (when an encoder is available)
     and timelapse.provenance.json into --out; prints the paths.
     """
-    from sitewatch.pipeline.outputs import write_timelapse
+    from sitewatch.pipeline.report import write_site_timelapse
 
     prepare_out_dir(out, overwrite, marker="timelapse.provenance.json")
     run = run_from_options(site, source, start, end, every, method, min_area_m2)
-    ch = run.result.change
-    paths = write_timelapse(
-        run.rasters, out, labels=run.labels, view=view, title=run.site.name,
-        first_change=run.first_change if overlay else None,
-        change_type=run.frame_types if overlay else None, credits=run.credits, site=run.site,
-        scenes=run.scenes, detector={"method": ch.method, "params": ch.params,
-                                     "threshold": ch.threshold,
-                                     "first_change": run.first_change_method},
-        command=invoked_command(), mp4=mp4, width_px=width_px)
+    paths = write_site_timelapse(run, out, view=view, overlay=overlay, width_px=width_px,
+                                 mp4=mp4, command=invoked_command())
     if "timelapse_mp4" not in paths and mp4:
         click.echo("note: no ffmpeg found, MP4 skipped (pip install 'sitewatch[video]')",
                    err=True)

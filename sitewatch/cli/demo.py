@@ -30,7 +30,8 @@ def command(out: Path, method: str | None, overwrite: bool) -> None:
     click.echo(f"  detector {r.change.method} (threshold {r.change.threshold:.4g}, "
                f"minimum area {r.min_area_m2:g} m²)")
     click.echo(f"  change   {r.changed_area_m2:,.0f} m² in {len(r.regions)} regions; largest "
-               f"{r.regions[0].area_m2:,.0f} m²" if r.regions else "  change   none found")
+               f"{r.regions[0].area_m2:,.0f} m², {r.regions[0].name}" if r.regions
+               else "  change   none found")
     click.echo(f"  accuracy vs OSCD label: precision {m.get('precision', 0):.3f}, recall "
                f"{m.get('recall', 0):.3f}, F1 {m.get('f1', 0):.3f}")
     trained_on = (r.change.params.get("model_meta") or {}).get("trained_on")
@@ -41,4 +42,6 @@ def command(out: Path, method: str | None, overwrite: bool) -> None:
                    "out-of-training score)")
     click.echo(f"  outputs  {out}/ ({', '.join(p.name for p in run.paths.values())}) "
                f"in {time.perf_counter() - t0:.1f} s")
+    for note in run.run.notes if run.run is not None else []:
+        click.echo(f"  note     {note}")
     click.echo(f"  {r.attribution}; labels CC BY-NC-SA 4.0, Daudt et al. 2018")

@@ -81,13 +81,16 @@ def command(site: str, source: str, before: str, after: str, method: str | None,
     result = detect_change(epochs[0].raster, epochs[1].raster, method=method or None,
                            min_area_m2=DEFAULT_MIN_AREA_M2 if min_area is None else min_area,
                            site=the_site, **parse_params(params))
+    from sitewatch.types import ChangeType
+
     paths = write_change_outputs(result, out, command=["sitewatch", *sys.argv[1:]])
     r = result
     click.echo(f"{the_site.name}: {r.change.method}, {r.before.dates[0]}..{r.before.dates[-1]} -> "
                f"{r.after.dates[0]}..{r.after.dates[-1]}")
     click.echo(f"  {r.changed_area_m2:,.0f} m² changed in {len(r.regions)} regions"
-               + (f"; largest {r.regions[0].area_m2:,.0f} m²" if r.regions else ""))
+               + (f"; largest {r.regions[0].area_m2:,.0f} m² ({r.regions[0].name})"
+                  if r.regions else ""))
     for slug, area in sorted(r.area_by_type().items(), key=lambda kv: -kv[1]):
-        click.echo(f"    {slug:14s} {area:12,.0f} m²")
+        click.echo(f"    {ChangeType[slug.upper()].label:24s} {area:12,.0f} m²")
     click.echo(f"  outputs {out}/ ({', '.join(p.name for p in paths.values())})")
     click.echo(f"  {r.attribution}")
