@@ -112,6 +112,41 @@ def refine_dates(changed: np.ndarray, first_epoch: np.ndarray, last_unchanged: n
     return date
 
 
+def _neighbour_mode(labels: np.ndarray, values: np.ndarray, small: np.ndarray,
+                    accept: Any) -> np.ndarray:
+    """Per patch label, the most common neighbouring value (8-connected) of the pixels
+    around the ``small`` patches that ``accept(value, neighbour_slices)`` allows; -1 if none.
+
+    ``values`` are >= 0 where set, -1 elsewhere; ``accept`` gets the neighbour values and the
+    (row, col) slices that select the neighbours in an array padded by one pixel.
+    """
+    rows, cols = labels.shape
+    n = int(labels.max())
+    pad_l = np.pad(labels, 1)
+    pad_v = np.pad(values.astype("int64"), 1, constant_values=-1)
+    span = int(values.max()) + 1
+    pairs = []
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            if dr == dc == 0:
+                continue
+            sl = (slice(1 + dr, 1 + dr + rows), slice(1 + dc, 1 + dc + cols))
+            nl, nv = pad_l[sl], pad_v[sl]
+            hit = small[labels] & (nv >= 0) & (nl != labels) & accept(nv, sl)
+            pairs.append(labels[hit].astype("int64") * span + nv[hit])
+    target = np.full(n + 1, -1, "int64")
+    allp = np.concatenate(pairs)
+    if allp.size == 0:
+        return target
+    keys, counts = np.unique(allp, return_counts=True)
+    lab_k, val_k = keys // span, keys % span
+    order = np.lexsort((-counts, lab_k))  # most common neighbour value first per patch
+    lab_k, val_k = lab_k[order], val_k[order]
+    first = np.r_[True, lab_k[1:] != lab_k[:-1]]
+    target[lab_k[first]] = val_k[first]
+    return target
+
+
 def absorb_slivers(date: np.ndarray, last_unchanged: np.ndarray, min_pixels: int, *,
                    groups: np.ndarray | None = None, rounds: int = 3) -> np.ndarray:
     """Give small same-date slivers the date of the larger neighbour whose epoch they allow.
@@ -134,9 +169,7 @@ def absorb_slivers(date: np.ndarray, last_unchanged: np.ndarray, min_pixels: int
     """
     date = np.array(date, dtype="int16", copy=True)
     last = np.asarray(last_unchanged).astype("int64")
-    rows, cols = date.shape
     grp = np.zeros(date.shape, "int64") if groups is None else np.asarray(groups, "int64")
-    pad_g = np.pad(grp, 1, constant_values=-1)
     for _ in range(rounds):
         labels = measure.label(np.where(date >= 0, date.astype("int64") * 256 + grp, -1),
                                background=-1, connectivity=2)
@@ -149,31 +182,10 @@ def absorb_slivers(date: np.ndarray, last_unchanged: np.ndarray, min_pixels: int
         small = (sizes < min_pixels) & (ldate >= 0)
         if not small.any():
             break
-        # (small patch, neighbour date) pairs over the 8 neighbour offsets
-        pad_l = np.pad(labels, 1)
-        pad_d = np.pad(date.astype("int64"), 1, constant_values=-1)
-        pairs = []
-        for dr in (-1, 0, 1):
-            for dc in (-1, 0, 1):
-                if dr == dc == 0:
-                    continue
-                nl = pad_l[1 + dr:1 + dr + rows, 1 + dc:1 + dc + cols]
-                nd = pad_d[1 + dr:1 + dr + rows, 1 + dc:1 + dc + cols]
-                ng = pad_g[1 + dr:1 + dr + rows, 1 + dc:1 + dc + cols]
-                hit = (small[labels] & (nd >= 0) & (nd < ldate[labels]) & (nl != labels)
-                       & (ng == grp))
-                pairs.append(labels[hit].astype("int64") * (date.max() + 1) + nd[hit])
-        allp = np.concatenate(pairs)
-        if allp.size == 0:
-            break
-        keys, counts = np.unique(allp, return_counts=True)
-        span = int(date.max()) + 1
-        lab_k, date_k = keys // span, keys % span
-        order = np.lexsort((-counts, lab_k))  # most common neighbour date first per patch
-        lab_k, date_k = lab_k[order], date_k[order]
-        first = np.r_[True, lab_k[1:] != lab_k[:-1]]
-        target = np.full(n + 1, -1, "int64")
-        target[lab_k[first]] = date_k[first]
+        pad_g = np.pad(grp, 1, constant_values=-1)
+        target = _neighbour_mode(
+            labels, date, small,
+            lambda nv, sl, own=ldate[labels], pg=pad_g: (nv < own) & (pg[sl] == grp))
         latest = np.full(n + 1, -1, "int64")
         np.maximum.at(latest, labels.ravel(), last.ravel())
         ok = (target >= 0) & (latest < target)
@@ -200,7 +212,6 @@ def smooth_types(change_type: np.ndarray, min_pixels: int, *, rounds: int = 3) -
     [1, 1, 1, 1, 1, 1]
     """
     out = np.array(change_type, dtype="uint8", copy=True)
-    rows, cols = out.shape
     for _ in range(rounds):
         labels = measure.label(out, background=0, connectivity=2)
         n = int(labels.max())
@@ -211,27 +222,8 @@ def smooth_types(change_type: np.ndarray, min_pixels: int, *, rounds: int = 3) -
         small[0] = False
         if not small.any():
             break
-        pad_l = np.pad(labels, 1)
-        pad_t = np.pad(out.astype("int64"), 1)
-        pairs = []
-        for dr in (-1, 0, 1):
-            for dc in (-1, 0, 1):
-                if dr == dc == 0:
-                    continue
-                nl = pad_l[1 + dr:1 + dr + rows, 1 + dc:1 + dc + cols]
-                nt = pad_t[1 + dr:1 + dr + rows, 1 + dc:1 + dc + cols]
-                hit = small[labels] & (nt > 0) & (nl != labels)
-                pairs.append(labels[hit].astype("int64") * 256 + nt[hit])
-        allp = np.concatenate(pairs)
-        if allp.size == 0:
-            break
-        keys, counts = np.unique(allp, return_counts=True)
-        lab_k, type_k = keys // 256, keys % 256
-        order = np.lexsort((-counts, lab_k))
-        lab_k, type_k = lab_k[order], type_k[order]
-        first = np.r_[True, lab_k[1:] != lab_k[:-1]]
-        target = np.zeros(n + 1, "int64")
-        target[lab_k[first]] = type_k[first]
+        target = _neighbour_mode(labels, np.where(out > 0, out.astype("int64"), -1), small,
+                                 lambda nv, sl: nv > 0)
         move = (target > 0)[labels] & small[labels]
         if not move.any():
             break
