@@ -110,8 +110,9 @@ class EpochSummary:
         """What the cloud screening took out of the epoch's scenes, for people ("" if none)."""
         if not self.screening:
             return ""
-        return (f"{self.screening['method']} screening: {100 * self.screening['cloud']:.0f}% "
-                f"cloud, {100 * self.screening['shadow']:.0f}% shadow")
+        how = "from the pixels" if self.screening["method"] == "pixels" else "by the SCL"
+        return (f"{100 * self.screening['cloud']:.0f}% cloud, "
+                f"{100 * self.screening['shadow']:.0f}% shadow screened {how}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "label": self.label, "start": self.start, "end": self.end,
