@@ -207,8 +207,8 @@ def _side(feats: np.ndarray, usable: np.ndarray, k: int, reverse: bool, policy: 
 
 
 def _test(feats: np.ndarray, valid: np.ndarray, usable: np.ndarray, policy: PixelScreen
-          ) -> tuple[np.ndarray, np.ndarray]:
-    """(T, P) cloud and shadow flags of one pass over a chunk."""
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(T, P) cloud and shadow flags of one pass over a chunk, and where both sides spoke."""
     hb, cb, db, db2 = _side(feats, usable, policy.neighbours, False, policy)
     ha, ca, da, da2 = _side(feats, usable, policy.neighbours, True, policy)
     # both sides must agree; with one side only (the ends of the series) the pixel must
@@ -217,9 +217,9 @@ def _test(feats: np.ndarray, valid: np.ndarray, usable: np.ndarray, policy: Pixe
     both = hb & ha
     cloud = valid & (cb | ~hb) & (ca | ~ha) & (both | (feats[:, 0] >= policy.bright_blue))
     if feats.shape[1] == 1:
-        return cloud, np.zeros_like(cloud)
+        return cloud, np.zeros_like(cloud), both
     one = np.where(both, db & da, (db2 | ~hb) & (da2 | ~ha) & (hb | ha))
-    return cloud, valid & ~cloud & one
+    return cloud, valid & ~cloud & one, both
 
 
 def _neighbourhood(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -306,9 +306,10 @@ def screen_pixels(scenes: Sequence[np.ndarray], band_names: Sequence[str], *,
         good = np.asarray(np.isfinite(feats).all(axis=1))
         if masks is not None:
             good &= np.stack([mk[c0:c1] for mk in masks])
-        c, sh = _test(feats, good, good, policy)
-        # the second pass leaves the first's shadows out of the references too
-        c, sh = _test(feats, good, good & ~c & ~sh, policy)
+        c, sh, both = _test(feats, good, good, policy)
+        # the second pass leaves the first's clouds and shadows out of the references,
+        # those both sides agreed on (a new roof in the last two scenes is no cloud)
+        c, sh, _ = _test(feats, good, good & ~((c | sh) & both), policy)
         cloud[:, c0:c1], shadow[:, c0:c1], ok[:, c0:c1] = c, sh, good
     site = np.ones(shape, bool) if site_mask is None else np.asarray(site_mask, bool)
     n_site = int(site.sum())

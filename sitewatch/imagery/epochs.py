@@ -495,6 +495,12 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
     total = sum(len(c) for _, _, c in plan)
     done = 0
     held: dict[str, Raster | None] = {}
+
+    def key(sc: SceneRecord) -> str:
+        """Scenes by id, and by date too for the pixel screening (a user's copies of one
+        file under two dates share its id)."""
+        return sc.id if pixel_policy is None else f"{sc.id}@{sc.datetime}"
+
     if pixel_policy is not None:
         # the series is screened as a whole (a cloud is transient): every scene is loaded
         # once, screened, then composited per epoch
@@ -502,7 +508,7 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
         got = _map_scenes(lambda sc: source.load(sc, grid, load_bands), to_load, workers,
                           attempt, functools.partial(_tick_from, tick, "load", 0, total))
         done = total
-        held = {sc.id: r for sc, r in zip(to_load, got, strict=True)}
+        held = {key(sc): r for sc, r in zip(to_load, got, strict=True)}
         loaded_ok = [(sc, r) for sc, r in zip(to_load, got, strict=True) if r is not None]
         if loaded_ok:
             found_px = screen_pixels(
@@ -511,12 +517,13 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
                        for _, r in loaded_ok],
                 site_mask=site_mask(site, grid), scene_ids=[sc.id for sc, _ in loaded_ok],
                 dates=[sc.date for sc, _ in loaded_ok])
-            screens.update({sc.id: sr for (sc, _), sr in zip(loaded_ok, found_px, strict=True)})
+            screens.update({key(sc): sr for (sc, _), sr in zip(loaded_ok, found_px,
+                                                                strict=True)})
     epochs = []
     for w, ranked, chosen in plan:
         rasters, clears, used = [], [], []
         if pixel_policy is not None:
-            loaded = [held.pop(sc.id, None) for sc in chosen]
+            loaded = [held.pop(key(sc), None) for sc in chosen]
         else:
             loaded = _map_scenes(lambda sc: source.load(sc, grid, load_bands), chosen, workers,
                                  attempt,
@@ -528,17 +535,17 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
             if list(r.band_names) != list(bands):
                 r = r.select(bands)
             c = r.valid_mask()
-            if sc.id in screens:
-                c &= screens[sc.id].clear
+            if key(sc) in screens:
+                c &= screens[key(sc)].clear
             if clear_mask is not None:
                 c &= clear_mask(r)
             if c.any():
                 rasters.append(r)
                 clears.append(c)
                 used.append(sc)
-        summary = [{**screens[s.id].to_dict(), "used": s in used,
+        summary = [{**screens[key(s)].to_dict(), "used": s in used,
                     "method": "scl" if policy is not None else "pixels"} for s in ranked
-                   if s.id in screens]
+                   if key(s) in screens]
         flags: dict[str, Any] = {}
         bad = {k: v for k, v in skipped.items() if any(s.id == k for s in found
                                                        if w.contains(s.date))}
@@ -548,7 +555,7 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
             if not ranked and not bad:
                 flags["gap"] = "no scene in the window"
             elif policy is not None and ranked:
-                best = max(screens[s.id].clear_fraction for s in ranked)
+                best = max(screens[key(s)].clear_fraction for s in ranked)
                 flags["gap"] = (f"every scene cloudy over the site: {len(ranked)} scenes, "
                                 f"best clear fraction {best:.0%} < min_clear {min_clear:.0%}")
             else:
