@@ -75,7 +75,8 @@ def run_cli(site: Path, folder: Path, out: Path, days: list[str]) -> tuple[np.nd
 
     args = ["timeline", str(site), "--source", "local", "--endpoint", str(folder),
             "--from", days[0][:4] + "-01-01", "--to", days[-1][:4] + "-12-31",
-            "--every", "quarter", "--no-figure", "--out", str(out), "--overwrite"]
+            "--every", "quarter", "--no-figure", "--out", str(out), "--overwrite",
+            *__import__("os").environ.get("EXTRA_ARGS", "").split()]
     res = CliRunner().invoke(cli, args, catch_exceptions=False)
     if res.exit_code != 0:
         raise SystemExit(f"sitewatch {' '.join(args)} failed:\n{res.output}")
