@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 
-from sitewatch.imagery.epochs import Epoch, epoch_windows
-from sitewatch.imagery.scene import SceneRecord
+from sitewatch.imagery.epochs import Epoch, epochs_from_stack
 from sitewatch.raster import Provenance, Raster
 
 SLOVENIA = "eolearn-slovenia/example_data/TestEOPatch"
@@ -24,20 +23,8 @@ def quarterly_epochs(stack: np.ndarray | Sequence[np.ndarray], transform: Affine
                      bands: Sequence[str], *, start: str = "2016-01-01",
                      source: str = "semisynthetic") -> list[Epoch]:
     """One Epoch per (B, M, N) layer, on consecutive quarters from ``start``."""
-    t = len(stack)
-    y0 = int(start[:4])
-    end = dt.date(y0 + (t + 3) // 4, 12, 31).isoformat()
-    wins = epoch_windows(start, end, "quarter")[:t]
-    out = []
-    for i, w in enumerate(wins):
-        day = w.start[:8] + "15"
-        sid = f"{source}-{day}"
-        layer = np.asarray(stack[i])
-        r = Raster(layer, transform, crs, band_names=tuple(bands), dates=(day,),
-                   provenance=Provenance(source, (sid,)))
-        cc = np.isfinite(layer).all(axis=0).astype("uint16")
-        out.append(Epoch(w, r, cc, [SceneRecord(sid, f"{day}T00:00:00Z", source=source)]))
-    return out
+    return epochs_from_stack(stack, transform, crs, bands, start=start, every="quarter",
+                             source=source)
 
 
 def write_slovenia_scenes(data: Path, folder: Path) -> tuple[str, list[str]]:

@@ -36,6 +36,9 @@ __all__ = [
     "DetectorError",
     "CacheError",
     "ConfigError",
+    "MissingDependencyError",
+    "ParameterError",
+    "OutputFolderError",
     "SitewatchWarning",
     "RegistrationWarning",
     "DataWarning",
@@ -103,6 +106,23 @@ class CacheError(SitewatchError, OSError):
 
 class ConfigError(SitewatchError, ValueError):
     """A configuration value (option, environment variable) is invalid."""
+
+
+class MissingDependencyError(SitewatchError, ImportError):
+    """An optional package a feature needs is not installed (the message names the extra)."""
+
+
+class ParameterError(ConfigError, DetectorError):
+    """A parameter or option value is invalid: wrong type, out of range, not finite, or
+    not used (a parameter the detector does not have or would ignore).
+
+    The command line reports it as a usage error (exit code 2).
+    """
+
+
+class OutputFolderError(ConfigError):
+    """An output folder cannot be used: it holds files sitewatch did not write, an
+    earlier run (without ``--overwrite``), or it cannot be created or written."""
 
 
 class SitewatchWarning(UserWarning):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from sitewatch.cli.options import method_option, out_option, overwrite_option, prepare_out_dir
+from sitewatch.cli._progress import Progress
+from sitewatch.cli.options import method_option, out_option, output_folder, overwrite_option
 
 
 @click.command("demo")
@@ -19,9 +20,11 @@ def command(out: Path, method: str | None, overwrite: bool) -> None:
     """Detect change at Apple Park (bundled sample, no network) and write every output."""
     from sitewatch.pipeline.demo import run_demo
 
-    prepare_out_dir(out, overwrite)
-    t0 = time.perf_counter()
-    run = run_demo(out, method=method, command=["sitewatch", *sys.argv[1:]])
+    folder = output_folder(out, overwrite, "demo")
+    with folder as stage, Progress() as progress:
+        t0 = time.perf_counter()
+        run = run_demo(stage, method=method, command=["sitewatch", *sys.argv[1:]],
+                       progress=progress)
     r = run.result
     m = r.metrics or {}
     click.echo(f"sitewatch demo: {r.site.name if r.site else 'sample'}")

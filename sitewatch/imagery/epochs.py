@@ -70,10 +70,13 @@ from sitewatch.bands import S2_LAND_BANDS
 from sitewatch.errors import (
     ConfigError,
     CorruptFileError,
+    CredentialsError,
     DataError,
     FetchError,
     NoClearSceneError,
     NoSceneError,
+    QuotaExceededError,
+    RateLimitError,
 )
 from sitewatch.geometry import reproject_geometry
 from sitewatch.imagery.cloud import CloudScreen, SceneScreen, rank_screens, screen_stack
@@ -85,7 +88,7 @@ from sitewatch.raster import Provenance, Raster, iso_date
 
 __all__ = ["EpochWindow", "Epoch", "epoch_windows", "build_epochs", "composite_median",
            "composite_best", "save_epochs", "load_epochs", "site_mask", "CADENCES",
-           "COMPOSITES", "MANIFEST"]
+           "COMPOSITES", "MANIFEST", "epochs_from_stack"]
 
 log = logging.getLogger(__name__)
 
@@ -457,6 +460,8 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
             return fn()
         except (FetchError, CorruptFileError) as err:
             if on_error == "raise":
+                if not isinstance(err, RateLimitError | CredentialsError | QuotaExceededError):
+                    err.scene_id = scene.id  # type: ignore[union-attr]  # skippable: say so
                 raise
             skipped[scene.id] = str(err)
             log.warning("skipped scene %s: %s", scene.id, err)
@@ -677,12 +682,22 @@ def load_epochs(folder: str | os.PathLike[str]) -> list[Epoch]:
         raise DataError(f"{folder} holds no {MANIFEST}: give the output folder of "
                         "`sitewatch fetch`")
     try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise CorruptFileError(f"{path} is not valid JSON ({err.msg}): fetch again") from err
-    if manifest.get("format") != _FORMAT:
-        raise DataError(f"{path} is not a sitewatch epochs manifest (format "
-                        f"{manifest.get('format')!r})")
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CorruptFileError(f"{path} is not valid JSON ({err}): fetch again") from err
+    if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
+        fmt = manifest.get("format") if isinstance(manifest, dict) else None
+        raise DataError(f"{path} is not a sitewatch epochs manifest (format {fmt!r})")
+    try:
+        return _epochs_from_manifest(Path(folder), manifest)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        if isinstance(err, DataError):
+            raise
+        raise CorruptFileError(f"{path} is damaged ({type(err).__name__}: {err}): fetch "
+                               "again") from err
+
+
+def _epochs_from_manifest(folder: Path, manifest: dict[str, Any]) -> list[Epoch]:
     shape = None
     grid = manifest.get("grid")
     if grid:
@@ -703,4 +718,42 @@ def load_epochs(folder: str | os.PathLike[str]) -> list[Epoch]:
             count = np.zeros(s, "uint16")
         out.append(Epoch(w, raster, count.astype("uint16"), scenes, dict(item.get("flags", {})),
                          list(item.get("screens", [])), item.get("composite", "median")))
+    return out
+
+
+def epochs_from_stack(stack: np.ndarray | Sequence[np.ndarray], transform: Any, crs: Any,
+                      band_names: Sequence[str], *, start: str, every: str = "quarter",
+                      source: str = "stack") -> list[Epoch]:
+    """Epochs around an in-memory series: one per ``(B, M, N)`` layer, consecutive windows.
+
+    For series built elsewhere (a simulation, an array cube): layer ``i`` becomes the
+    composite of the ``i``-th ``every`` window from ``start``, dated the 15th of the
+    window's first month, with NaN where it saw nothing clear (its clear count is 0
+    there). The result feeds :func:`sitewatch.pipeline.timeline.run_timeline`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from affine import Affine
+    >>> eps = epochs_from_stack(np.zeros((3, 1, 2, 2), "float32"),
+    ...                         Affine(10, 0, 0, 0, -10, 0), "EPSG:32631", ["B04"],
+    ...                         start="2020-01-01")
+    >>> [e.label for e in eps], eps[1].raster.dates
+    (['2020-Q1', '2020-Q2', '2020-Q3'], ('2020-04-15',))
+    """
+    if every not in CADENCES:
+        raise ConfigError(f"unknown cadence {every!r}: use month, quarter or year")
+    t = len(stack)
+    s = _dt.date.fromisoformat(iso_date(start))
+    months = s.month - 1 + {"month": 1, "quarter": 3, "year": 12}[every] * t
+    end = _month_end(s.year + months // 12 - (months % 12 == 0), (months - 1) % 12 + 1)
+    out = []
+    for w, layer in zip(epoch_windows(start, end.isoformat(), every)[:t], stack, strict=False):
+        day = w.start[:8] + "15"
+        sid = f"{source}-{day}"
+        data = np.asarray(layer, dtype="float32")
+        r = Raster(data, transform, crs, band_names=tuple(band_names), dates=(day,),
+                   provenance=Provenance(source, (sid,)))
+        clear = np.isfinite(data).all(axis=0).astype("uint16")
+        out.append(Epoch(w, r, clear, [SceneRecord(sid, f"{day}T00:00:00Z", source=source)]))
     return out

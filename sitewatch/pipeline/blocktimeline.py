@@ -361,7 +361,7 @@ def timeline_files(folder: str | os.PathLike[str], *, site: Site | None = None,
              float(area[changed].sum()), len(events))
     res = TimelineResult(summaries, transform, crs, shape, use, hist, changed, date, ctype,
                          events, progress, inside & seen, np.ascontiguousarray(area), params,
-                         two_info, prov, site, notes)
+                         two_info, prov, site, notes, source_epochs=Path(folder))
     res.seasonal = seasonal & inside
     return res
 

@@ -68,7 +68,7 @@ from sitewatch.imagery.blocks import (
     scratch_to_cog,
 )
 from sitewatch.pipeline.blockregions import RegionTracer
-from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2
+from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2, MIN_AREA
 from sitewatch.pipeline.protocol import apply_block, create_block_detector
 from sitewatch.raster import Provenance, pixel_area_m2
 from sitewatch.types import ChangeMap
@@ -120,26 +120,44 @@ class BlockwiseResult:
 
 
 def _ordered(pool: ThreadPoolExecutor | None, fn: Callable[[RowBlock], T],
-             blocks: Sequence[RowBlock], window: int) -> Iterator[T]:
-    """``fn`` over blocks, results in block order, at most ``window`` blocks in flight."""
+             blocks: Sequence[RowBlock], window: int,
+             tick: Callable[[int, int], None] | None = None) -> Iterator[T]:
+    """``fn`` over blocks, results in block order, at most ``window`` blocks in flight;
+    ``tick(done, total)`` after each block."""
+    total = len(blocks)
     if pool is None:
-        yield from (fn(b) for b in blocks)
+        for i, b in enumerate(blocks):
+            res = fn(b)
+            if tick is not None:
+                tick(i + 1, total)
+            yield res
         return
     futs = [pool.submit(fn, b) for b in blocks[:window]]
-    for i in range(len(blocks)):
+    for i in range(total):
         res = futs[i].result()
         futs[i] = None  # type: ignore[call-overload]
-        if i + window < len(blocks):
+        if i + window < total:
             futs.append(pool.submit(fn, blocks[i + window]))
+        if tick is not None:
+            tick(i + 1, total)
         yield res
 
 
 BlockReader = Callable[[RowBlock], tuple[np.ndarray, np.ndarray]]
+#: ``progress(stage, done, total)``.
+ProgressFn = Callable[[str, int, int], None]
+
+
+def _stage(progress: ProgressFn | None, stage: str) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(stage, done, total)
 
 
 def fit_blocks(det: Detector, read: BlockReader, blocks: Sequence[RowBlock], cols: int,
                pool: ThreadPoolExecutor | None, *, window: int = 4,
-               max_passes: int = MAX_PASSES) -> tuple[dict[str, Any], int]:
+               max_passes: int = MAX_PASSES,
+               progress: ProgressFn | None = None) -> tuple[dict[str, Any], int]:
     """Fit a detector pass by pass over blocks; partials merged in block order.
 
     The same as :meth:`sitewatch.detectors.base.Detector.fit` on the blocks, with
@@ -162,7 +180,11 @@ def fit_blocks(det: Detector, read: BlockReader, blocks: Sequence[RowBlock], col
             bef, aft, ok = check_pair(*read(b), core)
             return det.block_stats(st, bef, aft, ok) if ok.any() else None
 
-        state = det.end_pass(state, merge_partials(_ordered(pool, stats, blocks, window)))
+        stage = f"fit pass {passes + 1}"
+        tick = None if progress is None else \
+            (lambda done, total, stage=stage: progress(stage, done, total))
+        state = det.end_pass(state, merge_partials(_ordered(pool, stats, blocks, window,
+                                                            tick)))
         passes += 1
         state["pass"] = state.get("pass", 0) + 1
     return state, passes
@@ -254,7 +276,8 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
                         min_area_m2: float = DEFAULT_MIN_AREA_M2,
                         bands: Sequence[str] | None = None, block_rows: int | None = None,
                         threads: int = 2, scratch_dir: str | os.PathLike[str] | None = None,
-                        compress_level: int = 1, **params: Any) -> BlockwiseResult:
+                        compress_level: int = 1, progress: ProgressFn | None = None,
+                        **params: Any) -> BlockwiseResult:
     """Detect change between two large raster files in bounded memory.
 
     Parameters
@@ -284,6 +307,8 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
         than one pass.
     compress_level : int
         DEFLATE level of the output COGs (1: fast; the pixels are the same at any level).
+    progress : callable, optional
+        ``progress(stage, done, total)`` per block: ``fit pass N``, ``apply``, ``regions``.
     **params
         The detector's own parameters (e.g. ``threshold=``).
 
@@ -291,6 +316,7 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
     -------
     BlockwiseResult
     """
+    min_area_m2 = MIN_AREA.coerce(min_area_m2)
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     # the default detector falls back to one the files' bands can feed (logged)
@@ -317,7 +343,8 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
             # 1. fit passes
             if not det.fit_done(det.initial_state()):
                 reader.enable_cache(tmp)
-            state, passes = fit_blocks(det, reader.read, blocks, cols, pool, window=window)
+            state, passes = fit_blocks(det, reader.read, blocks, cols, pool, window=window,
+                                       progress=progress)
             timings["fit"] = time.perf_counter() - t_start
             # 2. apply pass: per-pixel arrays to scratch, mask labelled as it comes
             t0 = time.perf_counter()
@@ -348,7 +375,8 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
                 last["params"], last["threshold"] = cm.params, cm.threshold
                 return tracer.label_block(b, mask)
 
-            label_infos = list(_ordered(pool, apply, blocks, window))
+            label_infos = list(_ordered(pool, apply, blocks, window, _stage(progress,
+                                                                            "apply")))
             reader.close()
             timings["apply"] = time.perf_counter() - t0
             # 3. regions across blocks
@@ -366,7 +394,8 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
                 scratch["mask"].write_rows(b.row0, m)
                 return regs
 
-            for b, regs in zip(plain, _ordered(pool, trace, plain, window), strict=True):
+            for b, regs in zip(plain, _ordered(pool, trace, plain, window,
+                                               _stage(progress, "regions")), strict=True):
                 tracer.add(b.index, regs)
             timings["regions"] = time.perf_counter() - t0
             # 4. outputs

@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from sitewatch._version import __version__
 from sitewatch.attribution import OSCD_CREDIT, copernicus_attribution
 from sitewatch.bands import S2_LAND_BANDS
 from sitewatch.detectors.metrics import confusion, pooled, scores
+from sitewatch.detectors.params import applicable
 from sitewatch.detectors.registry import DEFAULT_DETECTOR, get_detector
 from sitewatch.errors import DataError
 from sitewatch.imagery.io import atomic_write_text, write_cog
@@ -48,7 +49,8 @@ log = logging.getLogger(__name__)
 def evaluate_oscd(root: str | os.PathLike[str], method: str | None, out_dir: str | os.PathLike[str],
                   *, cities: Sequence[str] | None = None,
                   min_area_m2: float = DEFAULT_MIN_AREA_M2,
-                  params: dict[str, Any] | None = None) -> dict[str, Any]:
+                  params: dict[str, Any] | None = None,
+                  progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Run ``method`` on every labelled city under ``root``; write masks and metrics.json.
 
     Parameters
@@ -64,7 +66,10 @@ def evaluate_oscd(root: str | os.PathLike[str], method: str | None, out_dir: str
     min_area_m2 : float
         Minimum mapping unit.
     params : dict, optional
-        Detector parameters.
+        Detector parameters (checked before any city is read; ``metrics.json``
+        records every parameter in effect, defaults included).
+    progress : callable, optional
+        ``progress("cities", done, total)``.
 
     Returns
     -------
@@ -76,6 +81,7 @@ def evaluate_oscd(root: str | os.PathLike[str], method: str | None, out_dir: str
     if info.sensor != "s2":
         raise DataError(f"{name} is a Sentinel-1 detector; OSCD holds Sentinel-2 images: "
                         "pick an s2 detector (sitewatch detectors)")
+    applied = applicable(info.parameters, info.check_params(params or {}))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = list(cities) if cities else find_oscd_cities(root, labelled_only=True)
@@ -83,7 +89,9 @@ def evaluate_oscd(root: str | os.PathLike[str], method: str | None, out_dir: str
     per_city: dict[str, Any] = {}
     confs = []
     years: list[str] = []
-    for city in names:
+    for done, city in enumerate(names):
+        if progress is not None:
+            progress("cities", done, len(names))
         t0 = time.perf_counter()
         label = read_oscd_labels(root, city)
         if label is None:
@@ -108,7 +116,9 @@ def evaluate_oscd(root: str | os.PathLike[str], method: str | None, out_dir: str
         per_city[city] = {**scores(c), "dates": [before.dates[0], after.dates[0]],
                           "detect_seconds": round(t2 - t1, 3), "read_seconds": round(t1 - t0, 3)}
         log.info("%s: F1 %.3f (%.1f s)", city, per_city[city]["f1"], t2 - t1)
-    result = {"sitewatch_version": __version__, "method": name, "params": params or {},
+    if progress is not None:
+        progress("cities", len(names), len(names))
+    result = {"sitewatch_version": __version__, "method": name, "params": applied,
               "min_area_m2": min_area_m2, "root": str(root), "cities": per_city,
               "pooled": scores(pooled(confs)),
               "pooling": "TP/FP/FN/TN summed over all pixels of all cities, then scored",

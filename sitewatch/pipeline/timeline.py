@@ -154,6 +154,8 @@ class TimelineResult:
         The detector on every pixel's first and last clear observation.
     notes : list of str
         What a reader must know (relaxed rules, missing bands...).
+    source_epochs : list of Epoch, or the folder holding them, optional
+        The epochs the timeline ran on, for :meth:`to_xarray` (references, not copies).
     """
 
     epochs: list[EpochSummary]
@@ -177,6 +179,7 @@ class TimelineResult:
     seasonal: np.ndarray | None = None
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC)
                          .isoformat(timespec="seconds"))
+    source_epochs: list[Epoch] | Path | None = field(default=None, repr=False, compare=False)
 
     # -- areas --------------------------------------------------------------
     def _area(self, mask: np.ndarray) -> float:
@@ -270,6 +273,34 @@ class TimelineResult:
             rec["sentence"] = event_sentence(rec)
             out.append(rec)
         return out
+
+    def stack_epochs(self) -> list[Epoch]:
+        """The epochs the timeline ran on (read from their folder for a block run).
+
+        Raises
+        ------
+        DataError
+            The result keeps no epochs (built by hand): pass them to :meth:`to_xarray`.
+        """
+        if isinstance(self.source_epochs, Path):
+            return load_epochs(self.source_epochs)
+        if self.source_epochs is None:
+            raise DataError("this timeline keeps no epochs: pass the ones it ran on, "
+                            "to_xarray(epochs=...)")
+        return list(self.source_epochs)
+
+    def to_xarray(self, epochs: Sequence[Epoch] | None = None) -> Any:
+        """The epoch stack over time and the per-pixel results as an xarray Dataset.
+
+        See :func:`sitewatch.interop.xarray_io.timeline_to_xarray` (needs
+        ``pip install 'sitewatch[xarray]'``): one ``(time, y, x)`` variable per band,
+        ``clear``, and ``first_change`` (dates), ``first_change_epoch``,
+        ``change_type``, ``confidence``, ``changed``, ``site`` on ``(y, x)``, with the
+        CRS and transform for rioxarray (``ds.rio.crs``).
+        """
+        from sitewatch.interop.xarray_io import timeline_to_xarray
+
+        return timeline_to_xarray(self, epochs)
 
     def _repr_html_(self) -> str:
         """Notebook display: the progress chart, key numbers and largest events (lazy import)."""
@@ -689,7 +720,7 @@ def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
              float(area[changed].sum()), len(events))
     res = TimelineResult(summaries, transform, crs, shape, use, hist, changed, date, ctype,
                          events, progress, inside & seen, np.ascontiguousarray(area), params,
-                         two_date, prov, site, notes)
+                         two_date, prov, site, notes, source_epochs=epochs)
     res.seasonal = seasonal & inside
     return res
 
