@@ -307,8 +307,11 @@ def _pixel_screen_bands(source: ImagerySource, policy: PixelScreen, bands: list[
     load = bands + [b for b in extra if b not in bands]
     if not screening_bands(load)["blue"]:
         if not masked:
-            log.warning("no cloud screening: the scenes hold no blue band (B02) and no cloud "
-                        "mask was given, so clouds and shadows may be taken for change")
+            # a warning when the source's files lack blue, a note when only the asked bands do
+            log.log(logging.WARNING if have else logging.INFO,
+                    "no cloud screening: the scenes %s no blue band (B02) and no cloud mask "
+                    "was given, so clouds and shadows may be taken for change",
+                    "hold" if have else "were not asked for a")
         return None, bands
     return policy, load
 
