@@ -21,6 +21,7 @@ system), which other work on the machine does not inflate much.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import resource
@@ -85,32 +86,52 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--size", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--scenes", type=Path, default=None, metavar="DIR",
+                    help="keep the scene files (and the site) in DIR and reuse them on the "
+                         "next run (default: a temporary folder)")
+    ap.add_argument("--write-only", action="store_true",
+                    help="write the scenes to --scenes DIR, print the command and stop "
+                         "(to profile the command by hand)")
     args = ap.parse_args()
+    if args.write_only and args.scenes is None:
+        ap.error("--write-only needs --scenes DIR")
     require_data(OSCD_ROOT)
     before, after = read_oscd_pair(OSCD_ROOT, "cupertino", bands=BANDS)
     lab = read_oscd_labels(OSCD_ROOT, "cupertino")
     assert lab is not None
-    t0 = time.perf_counter()
-    s = semisynthetic_series(mirror(before.data, args.size), mirror(after.data, args.size),
-                             mirror(lab.data[0] == 1, args.size), epochs=args.epochs,
-                             band_names=BANDS, cloud_share=0.3, seed=0)
-    gen = time.perf_counter() - t0
     days = month_days(args.epochs)
-    cloudy = 100 * (s.cloudy | s.shadow).mean()
     exe = str(Path(sys.executable).with_name("sitewatch"))
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        folder = write_scene_files(s.scenes, before.transform, before.crs, BANDS,
-                                   Path(tmp) / "scenes", days, prefix="site")
+        keep = args.scenes if args.scenes is not None else Path(tmp)
+        folder, site = keep / "scenes", keep / "site.geojson"
+        stamp = keep / f"series-{args.epochs}x{args.size}.json"
+        if stamp.exists():
+            cloudy = json.loads(stamp.read_text())["cloudy_percent"]
+            print(f"reusing the scenes in {folder}", flush=True)
+        else:
+            t0 = time.perf_counter()
+            s = semisynthetic_series(mirror(before.data, args.size),
+                                     mirror(after.data, args.size),
+                                     mirror(lab.data[0] == 1, args.size), epochs=args.epochs,
+                                     band_names=BANDS, cloud_share=0.3, seed=0)
+            gen = time.perf_counter() - t0
+            cloudy = float(100 * (s.cloudy | s.shadow).mean())
+            write_scene_files(s.scenes, before.transform, before.crs, BANDS, folder, days,
+                              prefix="site")
+            footprint_geojson(before.transform, before.crs, (args.size, args.size), site,
+                              "speed-site")
+            del s
+            stamp.write_text(json.dumps({"cloudy_percent": cloudy}))
+            print(f"generated {args.epochs} x {len(BANDS)} x {args.size}^2 in {gen:.0f} s",
+                  flush=True)
         size_mb = sum(p.stat().st_size for p in folder.iterdir()) / 1e6
-        site = footprint_geojson(before.transform, before.crs, (args.size, args.size),
-                                 Path(tmp) / "site.geojson", "speed-site")
-        del s
-        print(f"generated {args.epochs} x {len(BANDS)} x {args.size}^2 in {gen:.0f} s; "
-              f"{size_mb:.0f} MB of GeoTIFFs", flush=True)
         cmd = [exe, "timeline", str(site), "--source", "local", "--endpoint", str(folder),
                "--from", days[0][:7] + "-01", "--to", days[-1][:7] + "-28", "--every", "month",
-               "--out", str(Path(tmp) / "out"), "--overwrite"]
+               "--out", str(keep / "out"), "--overwrite"]
+        if args.write_only:
+            print(" ".join(cmd))
+            return
         for _ in range(args.repeat):
             quiet = wait_quiet()
             l0 = load_text()
