@@ -47,9 +47,11 @@ def _bands(text: str | None) -> list[str] | None:
                    "bands its files hold).")
 @method_option(default="cva", help="Two-date detector whose threshold decides (a spectral "
                                    "distance: cva).")
-@click.option("--persistence", default=None, type=click.IntRange(0, 20),
-              help="Later clear epochs that must confirm a change (default: enough for the "
-                   "change to hold about a season: 1 quarter, 2 months).")
+@click.option("--persistence", default=60.0, show_default=True,
+              type=click.FloatRange(0, 3650), metavar="DAYS",
+              help="Days the new state must be seen to hold, whatever the cadence (60: the "
+                   "next quarter, two more months, or two months of scenes); 0 = no "
+                   "confirmation.")
 @min_area_option
 @click.option("--coregister/--no-coregister", default=True, show_default=True,
               help="Align the epochs to the clearest one (as `sitewatch fetch` does).")
@@ -57,15 +59,17 @@ def _bands(text: str | None) -> list[str] | None:
 @out_option("sitewatch-timeline")
 @overwrite_option
 def command(site: str | None, merge: bool, imagery: Imagery, epochs_dir: Path | None,
-            bands: str | None, method: str, persistence: int | None, min_area_m2: float,
+            bands: str | None, method: str, persistence: float, min_area_m2: float,
             coregister: bool, no_figure: bool, out: Path, overwrite: bool) -> None:
     """Change timeline of SITE: first-change dates, area per epoch by type, events.
 
     SITE is a catalogue id (`sitewatch aoi list`), a GeoJSON file, a bbox
     lon,lat,lon,lat (negative numbers need no "--") or WKT. A change
     counts when it lasts: the old state seen in at least two clear epochs, the
-    new one in --persistence + 1; clouds are gaps. The epochs are built as
-    `sitewatch fetch` builds them, through its tile cache.
+    new one over --persistence days; clouds are gaps (files without a cloud
+    mask are screened from their pixels); vegetation changes the season can
+    explain are reported as seasonal. The epochs are built as `sitewatch fetch`
+    builds them, through its tile cache.
     Writes progress.csv/json, events.geojson, first_change.geojson,
     first_change_date.tif, progress.png and summary.json. Examples:
 
@@ -80,7 +84,7 @@ def command(site: str | None, merge: bool, imagery: Imagery, epochs_dir: Path | 
 
     the_site = resolve_site(site, merge=merge) if site else None
     use_bands = _bands(bands)
-    kw: dict[str, Any] = {"method": method, "persistence": persistence,
+    kw: dict[str, Any] = {"method": method, "persistence_days": persistence,
                           "min_area_m2": min_area_m2, "bands": use_bands}
     im = None
     if epochs_dir is None:
@@ -121,12 +125,14 @@ def command(site: str | None, merge: bool, imagery: Imagery, epochs_dir: Path | 
     for e in res.epochs:
         seen = "gap" if e.gap else (f"{len(e.scene_ids)} scene(s), {100 * e.clear_share:.0f}% "
                                     "of the site clear")
+        if not e.gap and e.screened:
+            seen += f" ({e.screened})"
         click.echo(f"  {e.label:<9} {seen}")
     share = res.changed_area_m2 / res.site_area_m2 if res.site_area_m2 else 0.0
     click.echo(f"  {res.changed_phrase}: {res.changed_area_m2:,.0f} m² ({100 * share:.1f}% of "
                "the site) in "
                f"{len(res.events)} events (detector {res.params['detector']}, persistence "
-               f"{res.params['persistence']}, minimum area {min_area_m2:g} m²)")
+               f"{res.params['persistence_days']:g} days, minimum area {min_area_m2:g} m²)")
     for rec in sorted(res.event_records(), key=lambda r: -r["area_m2"])[:5]:
         click.echo(f"  - {rec['sentence']}")
     for note in res.notes:

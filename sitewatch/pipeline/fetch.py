@@ -57,7 +57,11 @@ class FetchResult:
 
 
 def default_bands(source: ImagerySource) -> tuple[str, ...]:
-    """Bands fetched when the user names none: VV/VH for Sentinel-1, the 10 land bands else."""
+    """Bands fetched when the user names none: the source's own default (a local folder:
+    the bands its files hold), VV/VH for Sentinel-1, the 10 land bands else."""
+    own = getattr(source, "default_bands", None)
+    if own:
+        return tuple(own)
     return S1_BANDS if getattr(source, "product", "") == "s1-grd" else S2_LAND_BANDS
 
 
