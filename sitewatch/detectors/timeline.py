@@ -77,12 +77,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from sitewatch.detectors.base import available_cores
 from sitewatch.errors import DataError
 
 __all__ = ["TimelineParams", "PixelHistory", "pixel_history", "first_last_clear",
@@ -95,6 +97,9 @@ StackLike = np.ndarray | Sequence[np.ndarray | None]
 
 #: Pixels processed together (bounds the memory of one pass: T x B x this x 4 bytes).
 CHUNK_PIXELS = 16384
+
+#: Most chunks processed at once (each holds a few T x B x CHUNK_PIXELS arrays).
+MAX_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -413,11 +418,14 @@ def _ssum(d: np.ndarray) -> np.ndarray:
 
 def _best_split(xz: np.ndarray, v: np.ndarray, sq: np.ndarray,
                 bounds: tuple[np.ndarray, np.ndarray] | None, min_before: int,
-                min_after: int, *, centred: bool = False) -> dict[str, np.ndarray]:
+                min_after: int, *, centred: bool = False,
+                loose: tuple[int, int] | None = None) -> Any:
     """Likelihood-ratio best split of each pixel's clear observations in [lo, hi).
 
     ``xz`` is zero where ``v`` is False; ``bounds=None`` means the whole series;
     ``centred`` says the clear observations of each pixel sum to zero (one pass less).
+    ``loose=(min_before, min_after)`` also returns the best split under those counts
+    (the same statistic, a second pick).
     """
     t, b, p = xz.shape
     if bounds is None:
@@ -441,21 +449,26 @@ def _best_split(xz: np.ndarray, v: np.ndarray, sq: np.ndarray,
         if not centred:
             s2 += _ssum(tot)[None] * ia * ia - 2 * ia * c * np.einsum("bp,tbp->tp", tot, sb)
         w2 = nb * na / np.maximum(n, 1)[None] * s2
-    cand = seg[1:] & (nb >= min_before) & (na >= min_after)
-    w2 = np.where(cand, w2, -1.0)
-    k1 = w2.argmax(axis=0)
-    ar = np.arange(p)
-    ok = w2[k1, ar] > 0
-    nbk, nak = nb[k1, ar], na[k1, ar]
-    sbk = sb[k1, :, ar].T
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mb = sbk / nbk
-        ma = (tot - sbk) / nak
     sqs = _cumsum0(sq, segf)
-    sqb = sqs[k1, ar]
-    ss = (sqb - nbk * _ssum(mb)) + (sqs[-1] - sqb - nak * _ssum(ma))
-    return {"k": k1 + 1, "ok": ok, "dist": np.sqrt(np.maximum(_ssum(ma - mb), 0)),
-            "nb": nbk, "na": nak, "mb": mb, "ma": ma, "ss": np.maximum(ss, 0), "n": n}
+    ar = np.arange(p)
+
+    def pick(least_before: int, least_after: int) -> dict[str, np.ndarray]:
+        cand = seg[1:] & (nb >= least_before) & (na >= least_after)
+        w = np.where(cand, w2, -1.0)
+        k1 = w.argmax(axis=0)
+        ok = w[k1, ar] > 0
+        nbk, nak = nb[k1, ar], na[k1, ar]
+        sbk = sb[k1, :, ar].T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mb = sbk / nbk
+            ma = (tot - sbk) / nak
+        sqb = sqs[k1, ar]
+        ss = (sqb - nbk * _ssum(mb)) + (sqs[-1] - sqb - nak * _ssum(ma))
+        return {"k": k1 + 1, "ok": ok, "dist": np.sqrt(np.maximum(_ssum(ma - mb), 0)),
+                "nb": nbk, "na": nak, "mb": mb, "ma": ma, "ss": np.maximum(ss, 0), "n": n}
+
+    best = pick(min_before, min_after)
+    return best if loose is None else (best, pick(*loose))
 
 
 def _zscore(st: dict[str, np.ndarray], noise_var: float, prior_dof: float) -> np.ndarray:
@@ -570,21 +583,25 @@ def _seasonal(xz: np.ndarray, v: np.ndarray, k: np.ndarray, thr: float, share: f
     """
     t, _, p = xz.shape
     nearest = np.full((t, p), np.inf, "float32")
+    earlier: dict[int, list[int]] = {}
     for i, j in pairs:
-        sel = v[i] & v[j] & (k > i) & (k <= j)
+        earlier.setdefault(j, []).append(i)
+    for j, before in earlier.items():   # every earlier same-season view of epoch j at once
+        ii = np.asarray(before)
+        sel = v[ii] & v[j][None] & (k[None] > ii[:, None]) & (k <= j)[None]
         if upto is not None:
-            sel &= j < upto
+            sel &= (j < upto)[None]
         if sel.any():
-            d = np.sqrt(_ssum(xz[j][:, sel] - xz[i][:, sel]))
-            nearest[j, sel] = np.minimum(nearest[j, sel], d)
+            d = np.sqrt(_ssum(xz[j][None] - xz[ii]))
+            nearest[j] = np.where(sel, d, np.inf).min(axis=0)
     checked = np.isfinite(nearest)
     n = checked.sum(axis=0)
     back = (checked & (nearest <= thr)).sum(axis=0)
     return (n > 0) & (back >= share * n), n
 
 
-def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams,
-                   days: np.ndarray) -> dict[str, np.ndarray]:
+def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams, days: np.ndarray,
+                   pairs: Sequence[tuple[int, int]]) -> dict[str, np.ndarray]:
     t, b, p = x.shape
     # centre each pixel on its mean clear spectrum (in place; zero stays where v is False):
     # the sums of the split statistic stay small, so float32 does not cancel
@@ -619,7 +636,9 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams,
     # 1. best split of every pixel. Where it moved more than the threshold, one-epoch
     #    excursions whose neighbours agree are transients (gaps), and so is a first new
     #    observation that does not last; those pixels are looked at again.
-    st_all = _best_split(xz, vw, sq, None, prm.min_before, after_min, centred=True)
+    # (with the best split on one clear observation of either state, for 1b)
+    st_all, st_one = _best_split(xz, vw, sq, None, prm.min_before, after_min, centred=True,
+                                 loose=(1, 1))
     todo = np.flatnonzero(st_all["ok"] & (st_all["dist"] > prm.threshold))
     st = subset(st_all, todo)
     if todo.size:
@@ -661,19 +680,32 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams,
     # 1b. large changes on one clear observation of either state (under clouds, at the
     #     ends of the series): where the counts, not the evidence, stopped the rule
     if prm.large_factor > 0:
-        idx = np.flatnonzero(~out["changed"] & (vw.sum(axis=0) >= 2))
+        # two means of a pixel's observations are no farther apart than twice its farthest
+        # observation from any point (here its mean): pixels that cannot reach the large
+        # distance are not split
+        reach = 4 * np.where(vw, sq, 0).max(axis=0) > (prm.large_factor * prm.threshold) ** 2
+        idx = np.flatnonzero(~out["changed"] & (vw.sum(axis=0) >= 2) & reach)
         if idx.size:
-            xs = np.take(xz, idx, axis=2)
-            vs = vw[:, idx]
-            xs *= vs[:, None]
-            st = _best_split(xs, vs, _ssum(xs), None, 1, 1)
+            # pixels whose transients were set aside are split again; the others' split is
+            # the one of step 1 on one observation of either state
+            again = (vw[:, idx] != v[:, idx]).any(axis=0)
+            st = subset(st_one, idx)
+            if again.any():
+                xs = np.take(xz, idx[again], axis=2)
+                vs = vw[:, idx[again]]
+                xs *= vs[:, None]
+                new = _best_split(xs, vs, _ssum(xs), None, 1, 1)
+                for key in st:
+                    st[key][..., again] = new[key]
             z, cand = _significant(st, prm)
             cand &= st["dist"] > prm.large_factor * prm.threshold
             if cand.any():
                 sel = np.flatnonzero(cand)
                 sub = subset(st, sel)
-                cf = _confirm(np.take(xs, sel, axis=2), vs[:, sel], sub["k"], sub["mb"],
-                              sub["ma"], prm, days, min_before=1)
+                vs = vw[:, idx[sel]]
+                xs = np.take(xz, idx[sel], axis=2)
+                xs *= vs[:, None]
+                cf = _confirm(xs, vs, sub["k"], sub["mb"], sub["ma"], prm, days, min_before=1)
                 # a lone old observation that was a missed cloud makes every band darker
                 # after it; a short new state that is a missed cloud or a shadow makes
                 # every band brighter or darker: a change of surface is accepted on so
@@ -692,7 +724,6 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams,
                 record(idx[sel[acc]], acc, sub, z[sel], cf)
                 out["changed"][idx[sel[acc]]] = True
                 out["single"][idx[sel[acc]]] = True
-    pairs = _same_season(days, prm.season_days) if prm.season_days > 0 else []
     # two observations of one state differ by sqrt(2 noise_var) on average: a pair within
     # the threshold, or within twice that, is the same state
     same = max(prm.threshold, 2.0 * float(np.sqrt(2 * prm.noise_var)))
@@ -773,7 +804,8 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams,
 
 def pixel_history(stack: StackLike, params: TimelineParams, valid: np.ndarray | None = None,
                   *, days: Sequence[float] | np.ndarray | None = None,
-                  chunk_pixels: int = CHUNK_PIXELS) -> PixelHistory:
+                  chunk_pixels: int = CHUNK_PIXELS, workers: int | None = None
+                  ) -> PixelHistory:
     """The first lasting change of every pixel of an epoch stack (see the module docs).
 
     Parameters
@@ -791,6 +823,10 @@ def pixel_history(stack: StackLike, params: TimelineParams, valid: np.ndarray | 
         apart).
     chunk_pixels : int
         Pixels processed together (memory bound, not results).
+    workers : int, optional
+        Chunks processed at once, on threads (numpy works outside the
+        interpreter lock); default: the processor cores, at most
+        :data:`MAX_WORKERS`. The results do not depend on it.
 
     Returns
     -------
@@ -817,10 +853,12 @@ def pixel_history(stack: StackLike, params: TimelineParams, valid: np.ndarray | 
         pending=np.zeros((m, n), bool), before_state=np.full((b, m, n), np.nan, "float32"),
         after_state=np.full((b, m, n), np.nan, "float32"),
         seasonal=np.zeros((m, n), bool), season_pairs=np.zeros((m, n), "uint16"))
-    for r0 in range(0, m, rows_per):
+    pairs = _same_season(day, params.season_days) if params.season_days > 0 else []
+
+    def one(r0: int) -> None:
         rows = slice(r0, min(m, r0 + rows_per))
         x, v = _chunk(layers, valid, rows, (t, b, m, n))
-        o = _history_chunk(x, v, params, day)
+        o = _history_chunk(x, v, params, day, pairs)
         nr = rows.stop - rows.start
         shp = (nr, n)
         h.changed[rows] = o["changed"].reshape(shp)
@@ -841,6 +879,16 @@ def pixel_history(stack: StackLike, params: TimelineParams, valid: np.ndarray | 
         h.pending[rows] = o["pending"].reshape(shp)
         h.before_state[:, rows] = o["mb"].reshape(b, *shp)
         h.after_state[:, rows] = o["ma"].reshape(b, *shp)
+
+    starts = range(0, m, rows_per)
+    n_workers = min(len(starts), workers or min(MAX_WORKERS, available_cores()))
+    if n_workers <= 1:
+        for r0 in starts:
+            one(r0)
+    else:   # each chunk writes its own rows of the result
+        with ThreadPoolExecutor(max_workers=n_workers) as pool:
+            for _ in pool.map(one, starts):
+                pass
     log.info("timeline: %d of %d pixels changed for good, %d transients set aside",
              int(h.changed.sum()), m * n, int(h.transients.sum()))
     return h

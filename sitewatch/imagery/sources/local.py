@@ -205,8 +205,9 @@ class LocalSource(ImagerySource):
         if np.issubdtype(data.dtype, np.integer):
             scale = float(raw.attrs.get("scale", 1e-4))
             invalid = ~raw.valid_mask()
-            data = data.astype("float32") * np.float32(scale)
-            data[:, invalid] = np.nan
+            data = data.astype("float32")   # one copy, scaled and masked in place
+            data *= np.float32(scale)
+            np.copyto(data, np.float32(np.nan), where=invalid[None])
         prov = Provenance(self.name, tuple(scene.properties.get("scene_ids", [scene.id])),
                           {"file": scene.assets["all"], **raw.provenance.processing})
         r = Raster(data.astype("float32", copy=False), raw.transform, raw.crs,
