@@ -247,8 +247,12 @@ def composite_median(rasters: Sequence[Raster], clear: Sequence[np.ndarray]
     return comp.reshape(b, m, n).astype("float32", copy=False), count.reshape(m, n)
 
 
-def composite_best(raster: Raster, clear: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def composite_best(raster: Raster, clear: np.ndarray, *, copy: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """One scene's clear pixels: ((B, M, N) float32 with NaN elsewhere, (M, N) uint16 count).
+
+    ``copy=False`` masks the scene's own float32 array in place (for a scene loaded
+    only to be composited: one copy less of every scene of a long series).
 
     Examples
     --------
@@ -260,8 +264,8 @@ def composite_best(raster: Raster, clear: np.ndarray) -> tuple[np.ndarray, np.nd
     ([[5.0, nan]], [[1, 0]])
     """
     ok = np.asarray(clear, bool) & np.isfinite(raster.data).all(axis=0)
-    comp = raster.data.astype("float32")   # a copy: the scene itself is left as it is
-    comp[:, ~ok] = np.nan
+    comp = raster.data.astype("float32", copy=copy)
+    np.copyto(comp, np.float32(np.nan), where=~ok[None])
     return comp, ok.astype("uint16")
 
 
@@ -572,8 +576,10 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
                                 composite))
             log.info("epoch %s: gap (%s)", w.label, flags["gap"])
             continue
-        if composite == "best":
-            comp, count = composite_best(rasters[0], clears[0])
+        if composite == "best" or len(rasters) == 1:
+            # a scene loaded for this epoch alone (the pixel screening's too: popped from
+            # what it held) is masked in place
+            comp, count = composite_best(rasters[0], clears[0], copy=False)
         else:
             comp, count = composite_median(rasters, clears)
         per_scene = {s.id: {k: v for k, v in r.provenance.processing.items()
