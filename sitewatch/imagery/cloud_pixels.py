@@ -31,7 +31,7 @@ after it:
    the references. Specks are dropped, and clouds and shadows grown by
    ``buffer_px`` pixels (their thin edges). The work runs on chunks of pixels
    that stay in the processor's cache, on the processor's cores (up to four threads),
-   about 0.1 s of CPU per megapixel scene.
+   about 0.07 s of CPU per megapixel scene (100 six-band scenes: 7 s).
 
 Why not `s2cloudless <https://github.com/sentinel-hub/sentinel2-cloud-detector>`_:
 its model needs ten Level-1C bands (B01, B02, B04, B05, B08, B8A, B09, B10,

@@ -309,7 +309,9 @@ def timeline_files(folder: str | os.PathLike[str], *, site: Site | None = None,
 
         def history(b: RowBlock) -> PixelHistory:
             layers, valid = read(b)
-            h = pixel_history(layers, prm, valid, days=days)
+            # blocks already run on the pool's threads: one thread each inside
+            h = pixel_history(layers, prm, valid, days=days,
+                              workers=1 if pool is not None else None)
             for j in range(nb):
                 scratch["before_state"][j].write_rows(b.row0, h.before_state[j])
                 scratch["after_state"][j].write_rows(b.row0, h.after_state[j])
