@@ -18,9 +18,9 @@ the block runner reads that many extra rows/cols on each side (clipped at the
 raster edge) and crops the result; :attr:`Detector.block_align` says the
 multiple that block offsets must be (for pooling grids).
 
-The fit passes read every pixel of a raster of up to 4096 x 4096 pixels, and a
+The fit passes read every pixel of a raster of up to 8192 x 8192 pixels, and a
 deterministic spatial sample of a larger one (:func:`fit_sample_windows`, from
-:mod:`sitewatch.detectors.sampling`: 4 Mpx in 512 x 512 windows spread over it);
+:mod:`sitewatch.detectors.sampling`: 64 windows of 512 x 512 spread over it);
 the windows depend on the raster's shape alone. The in-memory path
 (:meth:`Detector.run`) is literally fit over those windows of the whole array (or
 the whole array as one block), then apply on it, so a block runner that follows the
@@ -133,9 +133,9 @@ def fit_sample_windows(det: Detector, rows: int, cols: int) -> list[FitWindow] |
     Examples
     --------
     >>> from sitewatch.detectors.cva import CVADetector
-    >>> fit_sample_windows(CVADetector(), 512, 512) is None, len(fit_sample_windows(
-    ...     CVADetector(), 8192, 8192))
-    (True, 16)
+    >>> fit_sample_windows(CVADetector(), 8192, 8192) is None, len(fit_sample_windows(
+    ...     CVADetector(), 10980, 10980))
+    (True, 64)
     """
     ctx = det.halo if det.stats_halo is None else det.stats_halo
     return fit_windows(rows, cols, ctx=int(ctx), align=int(det.block_align))

@@ -161,8 +161,9 @@ def _read_raw(src: Any, info: _FileInfo, bands: Sequence[str], r0: int, r1: int,
 
 #: Pixels per band converted at a time from a small raw buffer (cache-sized chunks).
 _CHUNK_PIXELS = 1 << 18
-#: Arrays a PairReader keeps for reuse (a block of two dates for each of two threads).
-_POOL_SIZE = 4
+#: Arrays a PairReader keeps for reuse (the two dates of a block: a thread that has
+#: finished one takes them for its next; more would only hold memory).
+_POOL_SIZE = 2
 
 
 def _convert(raw: np.ndarray, ok: np.ndarray, info: _FileInfo, *,

@@ -213,7 +213,7 @@ def fit_blocks(det: Detector, read: WindowReader, blocks: Sequence[RowBlock], co
     """Fit a detector pass by pass over blocks, or over a sample of a large raster.
 
     The same as :meth:`sitewatch.detectors.base.Detector.run`'s fit: on a raster of
-    more than 4096 x 4096 pixels the passes read the sample windows of
+    more than 8192 x 8192 pixels the passes read the sample windows of
     :func:`~sitewatch.detectors.base.fit_sample_windows` (every pixel if the sample is
     mostly invalid), else every block; partials are merged in window order, and the
     windows are read (and their statistics computed) on the pool's threads. Context
