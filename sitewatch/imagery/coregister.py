@@ -276,14 +276,21 @@ def coregister_epochs(epochs: Sequence[Epoch], *, reference: str | None = None,
     res_m = _res_m(ref.raster)   # the epochs share the reference's grid
 
     def measure(e: Epoch) -> Shift | RegistrationError:
+        """The epoch's shift; its raster and clear count are moved by it when it is within
+        the limits (each epoch is one thread's alone)."""
         assert e.raster is not None
         try:
-            return estimate_shift(ref_img, e.raster.band(use), upsample=upsample, res_m=res_m)
+            s = estimate_shift(ref_img, e.raster.band(use), upsample=upsample, res_m=res_m)
         except RegistrationError as err:
             return err
+        if min_shift_px <= s.magnitude_px <= max_shift_px:
+            e.raster = apply_shift(e.raster, s)
+            e.clear_count = ndimage.shift(e.clear_count, (s.rows, s.cols), order=0,
+                                          mode="constant", cval=0).astype(e.clear_count.dtype)
+        return s
 
-    # the shifts are measured on threads (FFTs and filters work outside the interpreter
-    # lock), then applied and reported in time order; one BLAS thread each: the upsampled
+    # the shifts are measured and applied on threads (FFTs, filters and slices work outside
+    # the interpreter lock), then reported in time order; one BLAS thread each: the upsampled
     # DFT's small matrix products run tens of times slower spread over busy cores
     todo = [e for e in full if e is not ref]
     with threadpool_limits(1, user_api="blas"), \
@@ -317,10 +324,7 @@ def coregister_epochs(epochs: Sequence[Epoch], *, reference: str | None = None,
         if s.magnitude_px < min_shift_px:
             e.flags["coregistration"] = {**info, "status": "negligible"}
             continue
-        e.raster = apply_shift(e.raster, s)
-        e.clear_count = ndimage.shift(e.clear_count, (s.rows, s.cols), order=0,
-                                      mode="constant", cval=0).astype(e.clear_count.dtype)
-        e.flags["coregistration"] = {**info, "status": "corrected"}
+        e.flags["coregistration"] = {**info, "status": "corrected"}   # moved by measure()
         log.info("epoch %s shifted by (%.2f, %.2f) px to match %s", e.label, s.rows, s.cols,
                  ref.label)
     return list(epochs)
