@@ -15,9 +15,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Core install for the demo; the stamp is renewed when pyproject.toml changes.
+# Core install for the demo, with the MP4 encoder (imageio-ffmpeg, the `video` extra) so the
+# demo writes its timelapse as MP4 too; the stamp is renewed when pyproject.toml changes.
 $(VENV)/.core-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[video]'
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python

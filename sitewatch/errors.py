@@ -36,6 +36,8 @@ __all__ = [
     "DetectorError",
     "CacheError",
     "ConfigError",
+    "ParameterError",
+    "OutputFolderError",
     "SitewatchWarning",
     "RegistrationWarning",
     "DataWarning",
@@ -103,6 +105,19 @@ class CacheError(SitewatchError, OSError):
 
 class ConfigError(SitewatchError, ValueError):
     """A configuration value (option, environment variable) is invalid."""
+
+
+class ParameterError(ConfigError, DetectorError):
+    """A parameter or option value is invalid: wrong type, out of range, not finite, or
+    not used (a parameter the detector does not have or would ignore).
+
+    The command line reports it as a usage error (exit code 2).
+    """
+
+
+class OutputFolderError(ConfigError):
+    """An output folder cannot be used: it holds files sitewatch did not write, an
+    earlier run (without ``--overwrite``), or it cannot be created or written."""
 
 
 class SitewatchWarning(UserWarning):

@@ -2,7 +2,11 @@
 
 Detectors return a :class:`ChangeMap` (plain arrays, no georeferencing); the
 pipeline attaches the grid and the provenance. Change classes are the codes
-of :class:`ChangeType`, shared by detectors, timelines and figures.
+of :class:`ChangeType`, shared by detectors, timelines and figures; each has one
+machine name (:attr:`ChangeType.slug`) and one human name (:attr:`ChangeType.label`,
+from :data:`CHANGE_TYPE_NAMES`), and every output uses those two only. Pixels
+carry codes 1-7; ``MIXED`` is for regions whose composition no type dominates
+(:mod:`sitewatch.detectors.composition`).
 
 Examples
 --------
@@ -39,6 +43,7 @@ class ChangeType(enum.IntEnum):
     WATER = 5         # water appears or disappears
     VEGETATION = 6    # vegetation gain or loss not explained by the above
     OTHER = 7         # changed, type undecided
+    MIXED = 8         # a region (never a pixel) whose largest type covers at most half of it
 
     @property
     def label(self) -> str:
@@ -58,7 +63,9 @@ CHANGE_TYPE_NAMES: dict[ChangeType, str] = {
     ChangeType.WATER: "water change",
     ChangeType.VEGETATION: "vegetation change",
     ChangeType.OTHER: "other change",
+    ChangeType.MIXED: "mixed change",
 }
+"""The one name of each class, used by the CLI, tables, GeoJSON, figures, reports and docs."""
 
 
 @dataclass

@@ -91,7 +91,7 @@ def render_frames(rasters: Sequence[Raster | None], *, labels: Sequence[str] | N
                   mask: np.ndarray | None = None, overlay: str = "outline",
                   site: Site | BaseGeometry | None = None, title: str = "",
                   credits: Sequence[str] = (), preset: str | Preset = "web",
-                  width_px: int = 800) -> list[np.ndarray]:
+                  width_px: int = 800, method: str = "") -> list[np.ndarray]:
     """One RGB frame (H, W, 3 uint8) per epoch, all under one stretch.
 
     Parameters
@@ -116,6 +116,9 @@ def render_frames(rasters: Sequence[Raster | None], *, labels: Sequence[str] | N
         Type sizes; the frame is ``width_px`` wide.
     width_px : int
         Frame width in pixels.
+    method : str
+        What the overlay shows and its detector, for the credit line
+        (``"overlay: cnn, two-date change"``).
     """
     from sitewatch.annotate.figures import compare, date_caption, fit_for_display, wrap_caption
 
@@ -147,6 +150,7 @@ def render_frames(rasters: Sequence[Raster | None], *, labels: Sequence[str] | N
     fig = compare([first], captions=[longest], view=pv.view, stretch=pv.stretch,
                   index_range=(pv.vmin, pv.vmax) if pv.vmin is not None else None,  # type: ignore[arg-type]
                   title=title, preset=p, credits=credits, site=site, overlay=overlay,
+                  method=method,
                   attribution_dates=dates, legend_types=legend_types,
                   dpi=max(50, round(width_px / p.width_in)))
     ax = fig.axes[0]

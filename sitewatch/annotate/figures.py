@@ -52,8 +52,10 @@ from sitewatch.annotate.cartography import display_aspect, north_arrow, scale_ba
 from sitewatch.annotate.overlay import (
     change_types,
     draw_changes,
+    draw_minor,
     draw_site,
     legend_handles,
+    region_polygons,
     type_polygons,
 )
 from sitewatch.annotate.stretch import Stretch
@@ -79,10 +81,13 @@ if TYPE_CHECKING:
     from sitewatch.pipeline.result import ChangeResult
 
 __all__ = ["compare", "before_after", "change_figure", "show_raster", "save_figure",
-           "figure_bytes", "fit_for_display",
-           "date_caption", "credit_lines", "raster_extent", "data_aspect"]
+           "figure_bytes", "fit_for_display", "figure_subtitle",
+           "date_caption", "credit_lines", "raster_extent", "data_aspect", "FIGURE_OUTLINES"]
 
 log = logging.getLogger(__name__)
+
+#: Regions a change figure outlines by default (the largest); the others are a light fill.
+FIGURE_OUTLINES = 25
 
 
 def raster_extent(r: Raster) -> tuple[float, float, float, float]:
@@ -282,7 +287,7 @@ def compare(rasters: Sequence[Raster | None], *, captions: Sequence[str] | None 
             axes: Sequence[Axes] | None = None, dpi: int | None = None,
             index_range: tuple[float, float] | None = None,
             attribution_dates: Sequence[str] | None = None,
-            legend_types: Sequence[int] = ()) -> Figure:
+            legend_types: Sequence[int] = (), outlines: int | None = None) -> Figure:
     """Panels of several rasters on one grid, one shared stretch, overlays and credits.
 
     Parameters
@@ -326,6 +331,11 @@ def compare(rasters: Sequence[Raster | None], *, captions: Sequence[str] | None 
         Dates for the Copernicus line (default: the rasters' own).
     legend_types : sequence of int
         Change types to list in the legend besides those drawn.
+    outlines : int, optional
+        With ``regions``: outline only the ``outlines`` largest regions, each in the
+        colour of its class (its dominant type, or mixed), and draw the others as a
+        light fill with one legend entry that counts them. Default: every changed
+        pixel outlined in the colour of its own type.
 
     Returns
     -------
@@ -352,28 +362,42 @@ def compare(rasters: Sequence[Raster | None], *, captions: Sequence[str] | None 
         if types.shape != grid.shape:
             raise DataError(f"change mask {types.shape} does not match the rasters {grid.shape}")
     site_geom = _site_geometry(site, grid)
-    polys = type_polygons(types, grid.transform) if types is not None else {}
+    minor: list[Any] = []
+    if regions is not None and outlines is not None:
+        polys = region_polygons(regions[:outlines])
+        minor = [g for r in regions[outlines:] for g in getattr(r.geometry, "geoms",
+                                                                 [r.geometry])]
+    else:
+        polys = type_polygons(types, grid.transform) if types is not None else {}
     credit = credit_lines(dates if attribution_dates is None else attribution_dates,
                           extra=credits, method=method)
     if v.kind == "rgb":
         credit[-1] = credit[-1].rstrip(".") + f" · {v.label}, one stretch for all panels."
     lw = p.font_pt / 12
+    n_minor = len(regions[outlines:]) if regions is not None and outlines is not None else 0
+    key: list[str] = []
+    if regions and (inset or callouts) and axes is None:
+        from sitewatch.annotate.inset import composition_key
+
+        key = composition_key(regions[:max(callouts, 1 if inset else 0)])
     handles = legend_handles(sorted(set(polys) | set(legend_types)), mode=overlay,
-                             site=site_geom is not None, linewidth=lw * 1.4) \
+                             site=site_geom is not None, linewidth=lw * 1.4, minor=n_minor) \
         if legend else ([], [])
     with house_style(p):
         pv = prepare_view(list(rasters), v, stretch=stretch, index_range=index_range)
         fig, axes_, frame = _layout(p, grid, n, captions=captions, title=title,
                                     subtitle=subtitle, index=v.kind == "index", dpi=dpi,
-                                    axes=axes, credit=credit, handles=handles)
+                                    axes=axes, credit=credit, handles=handles, key=key)
         im = None
         for i, (ax, img, cap) in enumerate(zip(axes_, pv.images, captions, strict=True)):
             _prepare_axes_panel(ax, grid)
             im = _draw_image(ax, img, grid, pv)
             ax.set_title(wrap_caption(cap, ax, p), loc="left", fontsize=p.font_pt,
                          pad=p.font_pt * 0.35, color=TEXT_COLOUR)
-            if polys and (overlay_on == "all" or i == n - 1):
-                draw_changes(ax, types, grid.transform, mode=overlay, linewidth=lw,  # type: ignore[arg-type]
+            if (polys or minor) and (overlay_on == "all" or i == n - 1):
+                if minor:
+                    draw_minor(ax, minor, linewidth=lw)
+                draw_changes(ax, types, grid.transform, mode=overlay, linewidth=lw,
                              polygons=polys)
             if site_geom is not None:
                 draw_site(ax, site_geom, grid.crs, linewidth=lw * 1.1)
@@ -387,12 +411,22 @@ def compare(rasters: Sequence[Raster | None], *, captions: Sequence[str] | None 
             after_ax = axes_[-1]
             after_img = pv.images[-1]
             skip = 0
+            labelled: list[Region] = []
             if inset:
                 zoom_inset(after_ax, after_img, grid, regions[0], pv=pv, polygons=polys,
-                           overlay=overlay, site=site_geom, preset=p)
+                           overlay=overlay, site=site_geom, preset=p, minor=minor)
                 skip = 1
+                labelled.append(regions[0])
             if callouts > skip:
-                add_callouts(after_ax, regions[skip:callouts], preset=p)
+                anns = add_callouts(after_ax, regions[skip:callouts], preset=p,
+                                    avoid=[g for plist in polys.values() for g in plist])
+                ids = {getattr(a, "region_id", None) for a in anns}
+                labelled += [r for r in regions[skip:callouts] if r.id in ids]
+            if frame is not None and frame["key_h"]:  # the labelled regions' composition
+                from sitewatch.annotate.inset import composition_key
+
+                frame["key"] = [w for k in composition_key(labelled)
+                                for w in _wrap(k, p.width_in - 2 * frame["margin"], p.small_pt)]
         if frame is None:  # caller's axes
             from sitewatch.annotate.style import halo
 
@@ -407,8 +441,8 @@ def compare(rasters: Sequence[Raster | None], *, captions: Sequence[str] | None 
 
 def _layout(p: Preset, grid: Raster, n: int, *, captions: Sequence[str], title: str,
             subtitle: str, index: bool, dpi: int | None, axes: Sequence[Axes] | None,
-            credit: Sequence[str], handles: tuple[list[Any], list[str]]
-            ) -> tuple[Figure, list[Axes], dict[str, Any] | None]:
+            credit: Sequence[str], handles: tuple[list[Any], list[str]],
+            key: Sequence[str] = ()) -> tuple[Figure, list[Axes], dict[str, Any] | None]:
     """Figure of the preset's width, height from the ground shape; returns panel axes."""
     if axes is not None:
         if len(axes) != n:
@@ -436,7 +470,9 @@ def _layout(p: Preset, grid: Raster, n: int, *, captions: Sequence[str], title: 
     legend_h = (legend_rows * 1.25 + 0.7) * p.small_pt * 1.3 / 72 if legend_rows else 0.0
     lines = [w for c in credit for w in _wrap(c, p.width_in - 2 * margin, p.small_pt)]
     credit_h = len(lines) * p.small_pt * 1.25 / 72 + margin
-    height = head_h + panels_h + cbar_h + legend_h + credit_h
+    key_lines = [w for k in key for w in _wrap(k, p.width_in - 2 * margin, p.small_pt)]
+    key_h = (len(key_lines) * 1.25 + 1.0) * p.small_pt / 72 if key_lines else 0.0
+    height = head_h + panels_h + cbar_h + legend_h + key_h + credit_h
     fig = Figure(figsize=(p.width_in, height), dpi=dpi or p.dpi)
     FigureCanvasAgg(fig)
     fig.patch.set_facecolor("white")
@@ -451,7 +487,8 @@ def _layout(p: Preset, grid: Raster, n: int, *, captions: Sequence[str], title: 
     bottom_of_panels = top - panels_h
     frame = {"width": p.width_in, "height": height, "margin": margin, "head_h": head_h,
              "panels_bottom": bottom_of_panels, "cbar_h": cbar_h, "legend_h": legend_h,
-             "pw": pw, "ncols": ncols, "legend_rows": legend_rows, "credit": lines}
+             "pw": pw, "ncols": ncols, "legend_rows": legend_rows, "credit": lines,
+             "key": key_lines, "key_h": key_h}
     return fig, axes_, frame
 
 
@@ -495,6 +532,11 @@ def _decorate(fig: Figure, frame: dict[str, Any], p: Preset, *, title: str, subt
                    bbox_to_anchor=(m / W, y / H), ncol=ncol, fontsize=p.small_pt,
                    frameon=False, handlelength=1.6, handletextpad=0.5, columnspacing=1.2,
                    borderaxespad=0, borderpad=0)
+        y -= frame["legend_h"]
+    if frame["key"]:  # the composition of the labelled changes
+        fig.text(m / W, (y + 0.15 * p.small_pt / 72) / H, "\n".join(frame["key"]),
+                 fontsize=p.small_pt, ha="left", va="top", color=TEXT_COLOUR,
+                 linespacing=1.25, gid="composition-key")
     fig.text(m / W, m * 0.8 / H, "\n".join(frame["credit"]), fontsize=p.small_pt, ha="left",
              va="bottom", color=MUTED_COLOUR, linespacing=1.25, gid="attribution")
 
@@ -515,29 +557,46 @@ def before_after(before: Raster, after: Raster, *, mask: np.ndarray | None = Non
                    subtitle=subtitle, credits=credits, **kwargs)
 
 
+def figure_subtitle(result: ChangeResult, *, outlines: int | None = FIGURE_OUTLINES) -> str:
+    """The figure's headline: dates, changed area (the run's total) and regions.
+
+    The area is :attr:`ChangeResult.changed_area_m2` rounded to three significant
+    figures (within 0.5 % of every other output of the run).
+    """
+    from sitewatch.annotate.style import format_area
+
+    d0 = result.before.dates[0] if result.before.dates else "before"
+    d1 = result.after.dates[-1] if result.after.dates else "after"
+    n = len(result.regions)
+    text = (f"Change detected between {d0} and {d1}: {format_area(result.changed_area_m2)} "
+            f"in {n} region{'s' if n != 1 else ''}")
+    if outlines is not None and n > outlines:
+        text += f", the {outlines} largest outlined"
+    return text
+
+
 def change_figure(result: ChangeResult, *, title: str | None = None,
                   subtitle: str | None = None, inset: bool = True, callouts: int = 3,
-                  **kwargs: Any) -> Figure:
+                  outlines: int | None = FIGURE_OUTLINES, **kwargs: Any) -> Figure:
     """The before/after figure of a change result, with its regions, site and method.
 
     Parameters
     ----------
     result : ChangeResult
     title, subtitle : str, optional
-        Default: the site's name; the dates, changed area and region count.
+        Default: the site's name; the dates, changed area and region count
+        (:func:`figure_subtitle`).
     inset, callouts
-        See :func:`compare`.
+        See :func:`compare`; callouts name the largest regions with their composition.
+    outlines : int, optional
+        Outline this many of the largest regions, each in its class's colour; the
+        others are a light fill, counted in the legend (None: every pixel by its type).
     **kwargs
         Passed to :func:`compare` (``view``, ``overlay``, ``preset``, ``credits``...).
     """
-    from sitewatch.annotate.style import format_area
-
     name = result.site.name if result.site else "Detected change"
-    d0 = result.before.dates[0] if result.before.dates else "before"
-    d1 = result.after.dates[-1] if result.after.dates else "after"
     if subtitle is None:
-        subtitle = (f"Change detected between {d0} and {d1}: {format_area(result.changed_area_m2)}"
-                    f" in {len(result.regions)} region{'s' if len(result.regions) != 1 else ''}")
+        subtitle = figure_subtitle(result, outlines=outlines)
     ch = result.change
     thr = f", threshold {ch.threshold:.3g}" if ch.threshold is not None else ""
     method = kwargs.pop("method", f"change: {ch.method}{thr}, regions ≥ "
@@ -546,7 +605,7 @@ def change_figure(result: ChangeResult, *, title: str | None = None,
                         title=name if title is None else title, subtitle=subtitle,
                         site=kwargs.pop("site", result.site), regions=result.regions,
                         inset=inset and bool(result.regions), callouts=callouts,
-                        method=method, **kwargs)
+                        method=method, outlines=outlines, **kwargs)
 
 
 _METADATA_KEYS = {"png": ("Title", "Author", "Description", "Copyright", "Software", "Source"),

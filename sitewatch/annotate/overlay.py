@@ -23,17 +23,17 @@ from typing import Any
 
 import numpy as np
 from affine import Affine
-from shapely.geometry import Polygon, shape
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 
-from sitewatch.annotate.style import SITE_COLOUR, change_colour, halo
+from sitewatch.annotate.style import MINOR_FILL, SITE_COLOUR, change_colour, halo
 from sitewatch.errors import DataError
 from sitewatch.geometry import reproject_geometry
 from sitewatch.types import ChangeType
 
-__all__ = ["change_types", "type_polygons", "draw_changes", "draw_site", "change_label",
-           "legend_handles"]
+__all__ = ["change_types", "type_polygons", "region_polygons", "draw_changes", "draw_minor",
+           "draw_site", "change_label", "legend_handles", "minor_label"]
 
 
 def change_types(*, mask: np.ndarray | None = None, change_type: np.ndarray | None = None
@@ -52,16 +52,33 @@ def change_types(*, mask: np.ndarray | None = None, change_type: np.ndarray | No
 
 
 def type_polygons(types: np.ndarray, transform: Affine) -> dict[int, list[Polygon]]:
-    """Polygons (in the grid's CRS) of each change type's pixels, traced along pixel edges."""
-    from rasterio import features  # array -> geometry only; no file I/O
+    """Polygons (in the grid's CRS) of each change type's pixels, traced along pixel edges.
 
-    types = np.ascontiguousarray(types, dtype="uint8")
+    The tracer of the regions (:func:`~sitewatch.detectors.polygons.trace_polygons`),
+    so what is drawn is what is written.
+    """
+    from sitewatch.detectors.polygons import trace_polygons
+
+    traced = trace_polygons(np.asarray(types).astype("int32"), transform)
+    return {code: list(getattr(g, "geoms", [g])) for code, g in sorted(traced.items())}
+
+
+def region_polygons(regions: Sequence[Any]) -> dict[int, list[Polygon]]:
+    """The polygons of regions (grid CRS), grouped by each region's class.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> from sitewatch.detectors.polygons import Region
+    >>> rs = [Region(1, box(0, 0, 1, 1), box(0, 0, 1, 1), 1.0, 1, (0, 0), 8),
+    ...       Region(2, box(2, 0, 3, 1), box(2, 0, 3, 1), 1.0, 1, (0, 0), 3)]
+    >>> {k: len(v) for k, v in region_polygons(rs).items()}
+    {3: 1, 8: 1}
+    """
     out: dict[int, list[Polygon]] = {}
-    if not types.any():
-        return out
-    for geom, value in features.shapes(types, mask=types > 0, transform=transform,
-                                       connectivity=8):
-        out.setdefault(int(value), []).append(shape(geom))
+    for r in regions:
+        out.setdefault(int(r.change_type), []).extend(getattr(r.geometry, "geoms",
+                                                              [r.geometry]))
     return dict(sorted(out.items()))
 
 
@@ -87,7 +104,8 @@ def _path_of(polys: Sequence[BaseGeometry]) -> Any:
     return Path(np.concatenate(verts), np.concatenate(codes))
 
 
-def draw_changes(ax: Any, types: np.ndarray, transform: Affine, *, mode: str = "outline",
+def draw_changes(ax: Any, types: np.ndarray | None, transform: Affine, *,
+                 mode: str = "outline",
                  linewidth: float = 0.8, alpha: float = 0.55, halo_width: float | None = None,
                  polygons: dict[int, list[Polygon]] | None = None) -> list[Any]:
     """Draw change polygons coloured by type on ``ax`` (in the grid's CRS coordinates).
@@ -95,8 +113,9 @@ def draw_changes(ax: Any, types: np.ndarray, transform: Affine, *, mode: str = "
     Parameters
     ----------
     ax : matplotlib Axes
-    types : (M, N) uint8 ndarray
-        :class:`ChangeType` codes, 0 = unchanged (see :func:`change_types`).
+    types : (M, N) uint8 ndarray or None
+        :class:`ChangeType` codes, 0 = unchanged (see :func:`change_types`); None when
+        ``polygons`` are given.
     transform : Affine
         The grid's transform.
     mode : {"outline", "fill"}
@@ -115,7 +134,9 @@ def draw_changes(ax: Any, types: np.ndarray, transform: Affine, *, mode: str = "
 
     if mode not in ("outline", "fill"):
         raise DataError(f"unknown overlay {mode!r}: use outline or fill")
-    polys = type_polygons(types, transform) if polygons is None else polygons
+    if polygons is None and types is None:
+        raise DataError("draw_changes needs a change-type array or polygons")
+    polys = type_polygons(types, transform) if polygons is None else polygons  # type: ignore[arg-type]
     patches = []
     for code, plist in polys.items():
         path = _path_of(plist)
@@ -134,6 +155,21 @@ def draw_changes(ax: Any, types: np.ndarray, transform: Affine, *, mode: str = "
         ax.add_patch(patch)
         patches.append(patch)
     return patches
+
+
+def draw_minor(ax: Any, polygons: Sequence[BaseGeometry], *, linewidth: float = 0.4
+               ) -> Any:
+    """The smaller regions of a figure as a light fill (``gid="change-minor"``), no outline."""
+    from matplotlib.patches import PathPatch
+
+    path = _path_of(polygons)
+    if path is None:
+        return None
+    colour, alpha = MINOR_FILL
+    patch = PathPatch(path, facecolor=(*_rgb(colour), alpha), edgecolor=(*_rgb(colour), alpha),
+                      lw=linewidth * 0.5, gid="change-minor")
+    ax.add_patch(patch)
+    return patch
 
 
 def _rgb(colour: str) -> tuple[float, float, float]:
@@ -159,31 +195,43 @@ def draw_site(ax: Any, geometry: BaseGeometry, crs: str, *, geometry_crs: str = 
     return patch
 
 
-def change_label(code: int, *, typed: bool = False) -> str:
-    """Legend/callout wording of a change type ("new paving").
+def change_label(code: int) -> str:
+    """Legend/callout wording of a change type: its one name (:data:`CHANGE_TYPE_NAMES`).
 
-    OTHER reads "detected change" when nothing is typed, "change of undecided type"
-    beside typed changes (``typed=True``).
+    Examples
+    --------
+    >>> change_label(1), change_label(7), change_label(8)
+    ('new paving', 'other change', 'mixed change')
     """
     try:
-        ct = ChangeType(int(code))
+        return ChangeType(int(code)).label
     except ValueError:
         return f"change type {code}"
-    if ct is ChangeType.OTHER:
-        return "change of undecided type" if typed else "detected change"
-    return ct.label
+
+
+def minor_label(count: int) -> str:
+    """Legend wording of the regions a figure fills instead of outlining.
+
+    Examples
+    --------
+    >>> minor_label(68)
+    'smaller changes (68 regions), not outlined'
+    """
+    return f"smaller changes ({count} region{'s' if count != 1 else ''}), not outlined"
 
 
 def legend_handles(codes: Sequence[int], *, mode: str = "outline", site: bool = False,
-                   linewidth: float = 1.2) -> tuple[list[Any], list[str]]:
-    """Legend handles and labels for the drawn change types (and the site outline)."""
+                   linewidth: float = 1.2, minor: int = 0) -> tuple[list[Any], list[str]]:
+    """Legend handles and labels for the drawn change types (and the site outline).
+
+    ``minor`` regions drawn as a light fill get an entry of their own.
+    """
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     handles: list[Any] = []
     labels: list[str] = []
     codes = sorted(set(int(c) for c in codes))
-    typed = any(c != int(ChangeType.OTHER) for c in codes)
     for code in codes:
         colour = change_colour(code)
         if mode == "fill":
@@ -191,7 +239,11 @@ def legend_handles(codes: Sequence[int], *, mode: str = "outline", site: bool = 
         else:
             handles.append(Line2D([], [], color=colour, lw=linewidth,
                                   path_effects=halo(linewidth * 2.4)))
-        labels.append(change_label(code, typed=typed))
+        labels.append(change_label(code))
+    if minor:
+        colour, alpha = MINOR_FILL
+        handles.append(Patch(facecolor=(*_rgb(colour), alpha), edgecolor="#555555", lw=0.4))
+        labels.append(minor_label(minor))
     if site:
         handles.append((Line2D([], [], color="#FFFFFF", lw=linewidth * 1.6),
                         Line2D([], [], color=SITE_COLOUR, lw=linewidth, ls=(0, (4, 3)))))

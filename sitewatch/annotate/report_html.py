@@ -22,7 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Image", "Table", "Section", "ReportPage", "render_report", "data_uri"]
+__all__ = ["Image", "Table", "Section", "ReportPage", "render_report", "data_uri", "GENERATOR"]
+
+#: In the head of every report: how ``sitewatch report --overwrite`` recognises its own files.
+GENERATOR = '<meta name="generator" content="sitewatch">'
 
 
 def data_uri(data: bytes, mime: str) -> str:
@@ -157,7 +160,7 @@ def _swipe(pair: tuple[Image, Image]) -> str:
 def render_report(page: ReportPage) -> str:
     """The page as one HTML string (UTF-8, no external references)."""
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">', GENERATOR,
              f"<title>{_esc(page.title)}</title>", f"<style>{_CSS}</style></head><body><main>",
              f"<h1>{_esc(page.title)}</h1>"]
     if page.subtitle:

@@ -37,7 +37,8 @@ from typing import Any
 from sitewatch.errors import ConfigError
 from sitewatch.types import ChangeType
 
-__all__ = ["OKABE_ITO", "CHANGE_COLOURS", "SITE_COLOUR", "TEXT_COLOUR", "MUTED_COLOUR",
+__all__ = ["OKABE_ITO", "CHANGE_COLOURS", "MINOR_FILL", "SITE_COLOUR", "TEXT_COLOUR",
+           "MUTED_COLOUR",
            "INDEX_CMAPS", "Preset", "PRESETS", "get_preset", "change_colour", "format_area",
            "halo", "house_rc", "house_style"]
 
@@ -48,9 +49,11 @@ OKABE_ITO: dict[str, str] = {
     "reddish_purple": "#CC79A7",
 }
 
-#: One colour per change type. Okabe-Ito has seven colours besides black; orange is left
-#: out because it is the one too close to vermillion. OTHER (change of undecided type) is
-#: a light grey: visible on any ground with its dark halo, less loud than the typed colours.
+#: One colour per change type. Okabe-Ito has seven colours besides black; the six typed
+#: pixel classes take six of them, orange (the one closest to vermillion) goes to MIXED, a
+#: class of regions only (outlined in figures, never a pixel's colour). OTHER (other
+#: change) is a light grey: visible on any ground with its dark halo, less loud than the
+#: typed colours.
 CHANGE_COLOURS: dict[ChangeType, str] = {
     ChangeType.PAVING: OKABE_ITO["yellow"],
     ChangeType.CONSTRUCTION: OKABE_ITO["vermillion"],
@@ -59,7 +62,10 @@ CHANGE_COLOURS: dict[ChangeType, str] = {
     ChangeType.WATER: OKABE_ITO["sky_blue"],
     ChangeType.VEGETATION: OKABE_ITO["bluish_green"],
     ChangeType.OTHER: "#C8C8C8",
+    ChangeType.MIXED: OKABE_ITO["orange"],
 }
+#: The smaller regions of a figure that are not outlined: a light fill, counted in the legend.
+MINOR_FILL = ("#FFFFFF", 0.5)
 
 #: Site outline: black dashes on a white line (two-tone, unlike any change colour).
 SITE_COLOUR = "#000000"

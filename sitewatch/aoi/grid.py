@@ -107,8 +107,8 @@ def utm_crs_for(lon: float, lat: float) -> str:
     'EPSG:32632'
     """
     if not (-180 <= lon <= 180 and -80 <= lat <= 84):
-        raise AOIError(f"({lon}, {lat}) is outside the UTM/Sentinel-2 range "
-                       "(latitudes -80 to 84): pick a site within it")
+        raise AOIError(f"the site's centre ({lon:.4f}, {lat:.4f}) is outside the "
+                       "UTM/Sentinel-2 range (latitudes -80 to 84): pick a site within it")
     zone = int((lon + 180) // 6) + 1
     zone = min(zone, 60)
     if 56 <= lat < 64 and 3 <= lon < 12:
@@ -151,6 +151,9 @@ def grid_for_geometry(geometry: BaseGeometry, *, res: float = 10.0, crs: Any = N
                        "(default: the site's UTM zone)")
     projected = reproject_geometry(geometry.segmentize(0.001), "EPSG:4326", target)
     minx, miny, maxx, maxy = projected.buffer(buffer_m).bounds if buffer_m else projected.bounds
+    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
+        raise AOIError(f"the site cannot be drawn on the {target.to_string()} grid (it reaches "
+                       "too far from the zone): draw a smaller area")
     snap = res
     minx, miny = math.floor(minx / snap) * snap, math.floor(miny / snap) * snap
     maxx, maxy = math.ceil(maxx / snap) * snap, math.ceil(maxy / snap) * snap

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-from sitewatch.cli.options import method_option
+from sitewatch.cli.options import Number, method_option, site_argument
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,9 +41,12 @@ def invoked_command() -> list[str]:
 
 
 def site_run_options(func: F) -> F:
-    """SITE argument plus --source, --from, --to, --every, --method, --min-area."""
+    """SITE argument (and --merge) plus --source, --from, --to, --every, --method, --min-area.
+
+    The command needs ``cls=SiteCommand`` (a bbox with negative numbers as SITE).
+    """
     opts = [
-        click.argument("site"),
+        site_argument(),
         click.option("-s", "--source", default="sample", show_default=True,
                      help="Imagery source (sample = bundled offline data)."),
         click.option("--from", "start", default=None,
@@ -52,7 +55,8 @@ def site_run_options(func: F) -> F:
         click.option("--every", default="year", show_default=True,
                      type=click.Choice(["month", "quarter", "year"]), help="Epoch cadence."),
         method_option(),
-        click.option("--min-area", "min_area_m2", type=float, default=200.0, show_default=True,
+        click.option("--min-area", "min_area_m2", type=Number(low=0), default=200.0,
+                     show_default=True,
                      help="Smallest change region kept, m²."),
     ]
     for opt in reversed(opts):
@@ -60,10 +64,11 @@ def site_run_options(func: F) -> F:
     return func
 
 
-def run_from_options(site: str, source: str, start: str | None, end: str | None, every: str,
-                     method: str | None, min_area_m2: float) -> Any:
+def run_from_options(site: str, merge: bool, source: str, start: str | None, end: str | None,
+                     every: str, method: str | None, min_area_m2: float) -> Any:
     """:func:`sitewatch.pipeline.report.run_site` from the CLI's values."""
+    from sitewatch.aoi import resolve_site
     from sitewatch.pipeline.report import run_site
 
-    return run_site(site, source=source, start=start, end=end, every=every, method=method,
-                    min_area_m2=min_area_m2)
+    return run_site(resolve_site(site, merge=merge), source=source, start=start, end=end,
+                    every=every, method=method, min_area_m2=min_area_m2)

@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 
 from sitewatch.cli._siterun import invoked_command, run_from_options, site_run_options
-from sitewatch.cli.options import out_option, overwrite_option, prepare_out_dir
+from sitewatch.cli.options import SiteCommand, out_option, output_folder, overwrite_option
 
 
-@click.command("animate")
+@click.command("animate", cls=SiteCommand)
 @site_run_options
 @out_option("sitewatch-animation")
 @click.option("--view", default="true", show_default=True,
@@ -22,27 +22,22 @@ from sitewatch.cli.options import out_option, overwrite_option, prepare_out_dir
 @click.option("--mp4/--no-mp4", default=True, show_default=True,
               help="Also write an MP4 (needs ffmpeg or imageio-ffmpeg).")
 @overwrite_option
-def command(site: str, source: str, start: str | None, end: str | None, every: str,
-            method: str | None, min_area_m2: float, out: Path, view: str, overlay: bool,
-            width_px: int, mp4: bool, overwrite: bool) -> None:
+def command(site: str, merge: bool, source: str, start: str | None, end: str | None,
+            every: str, method: str | None, min_area_m2: float, out: Path, view: str,
+            overlay: bool, width_px: int, mp4: bool, overwrite: bool) -> None:
     """Timelapse of SITE: one frame per epoch, one stretch, dates on every frame.
 
     Writes timelapse.gif (always), timelapse.mp4 (when an encoder is available)
     and timelapse.provenance.json into --out; prints the paths.
     """
-    from sitewatch.pipeline.outputs import write_timelapse
+    from sitewatch.pipeline.report import write_site_timelapse
 
-    prepare_out_dir(out, overwrite, marker="timelapse.provenance.json")
-    run = run_from_options(site, source, start, end, every, method, min_area_m2)
-    ch = run.result.change
-    paths = write_timelapse(
-        run.rasters, out, labels=run.labels, view=view, title=run.site.name,
-        first_change=run.first_change if overlay else None,
-        change_type=run.frame_types if overlay else None, credits=run.credits, site=run.site,
-        scenes=run.scenes, detector={"method": ch.method, "params": ch.params,
-                                     "threshold": ch.threshold,
-                                     "first_change": run.first_change_method},
-        command=invoked_command(), mp4=mp4, width_px=width_px)
+    folder = output_folder(out, overwrite, "animate")
+    with folder as stage:
+        run = run_from_options(site, merge, source, start, end, every, method, min_area_m2)
+        paths = write_site_timelapse(run, stage, view=view, overlay=overlay,
+                                     width_px=width_px, mp4=mp4, command=invoked_command())
+    paths = folder.final_paths(paths)
     if "timelapse_mp4" not in paths and mp4:
         click.echo("note: no ffmpeg found, MP4 skipped (pip install 'sitewatch[video]')",
                    err=True)

@@ -7,6 +7,7 @@ import json
 import click
 
 from sitewatch.aoi import list_sites, resolve_site
+from sitewatch.cli.options import SiteCommand, site_argument
 
 
 @click.group("aoi")
@@ -33,13 +34,17 @@ def list_cmd(as_json: bool) -> None:
                        (f" <{src['url']}>" if src.get("url") else ""))
 
 
-@command.command("show")
-@click.argument("site")
+@command.command("show", cls=SiteCommand)
+@site_argument()
 @click.option("--grid", "with_grid", is_flag=True,
               help="Add the site's UTM grid (CRS, transform, size) to the properties.")
-def show_cmd(site: str, with_grid: bool) -> None:
-    """One site (id, GeoJSON file, bbox or WKT) as a GeoJSON Feature on stdout."""
-    s = resolve_site(site)
+def show_cmd(site: str, merge: bool, with_grid: bool) -> None:
+    """One site (id, GeoJSON file, bbox or WKT) as a GeoJSON Feature on stdout.
+
+    Use it to check a site before a run: a bbox is lon,lat,lon,lat in degrees
+    (negative numbers need no "--").
+    """
+    s = resolve_site(site, merge=merge)
     feat = s.to_feature()
     if with_grid:
         feat["properties"]["grid"] = s.grid().to_dict()

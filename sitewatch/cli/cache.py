@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from sitewatch.cli.options import Number
+
 _DIR = click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
                     default=None,
                     help="Cache folder (default $SITEWATCH_CACHE_DIR or ~/.cache/sitewatch).")
@@ -48,7 +50,7 @@ def info_cmd(cache_dir: Path | None, as_json: bool) -> None:
 @command.command("clear")
 @_DIR
 @click.option("--source", default=None, help="Only this source's entries.")
-@click.option("--older-than", type=click.FloatRange(0), default=None, metavar="DAYS",
+@click.option("--older-than", type=Number(low=0), default=None, metavar="DAYS",
               help="Only entries older than this many days.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def clear_cmd(cache_dir: Path | None, source: str | None, older_than: float | None,
@@ -57,6 +59,15 @@ def clear_cmd(cache_dir: Path | None, source: str | None, older_than: float | No
     from sitewatch.imagery.cache import TileCache
 
     cache = TileCache(cache_dir)
+    if source is not None:
+        from sitewatch.errors import ParameterError
+        from sitewatch.imagery.sources import available_sources
+
+        held = sorted(cache.info().by_source)
+        if source not in held and source not in available_sources():
+            raise ParameterError(f"--source {source!r} is not a source: the cache holds "
+                                 f"{', '.join(held) or 'nothing'}; sources are "
+                                 f"{', '.join(available_sources())}")
     what = f"{source} entries" if source else "entries"
     if older_than is not None:
         what += f" older than {older_than:g} days"

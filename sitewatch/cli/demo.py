@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from sitewatch.cli.options import method_option, out_option, overwrite_option, prepare_out_dir
+from sitewatch.cli.options import method_option, out_option, output_folder, overwrite_option
 
 
 @click.command("demo")
@@ -19,9 +19,10 @@ def command(out: Path, method: str | None, overwrite: bool) -> None:
     """Detect change at Apple Park (bundled sample, no network) and write every output."""
     from sitewatch.pipeline.demo import run_demo
 
-    prepare_out_dir(out, overwrite)
-    t0 = time.perf_counter()
-    run = run_demo(out, method=method, command=["sitewatch", *sys.argv[1:]])
+    folder = output_folder(out, overwrite, "demo")
+    with folder as stage:
+        t0 = time.perf_counter()
+        run = run_demo(stage, method=method, command=["sitewatch", *sys.argv[1:]])
     r = run.result
     m = r.metrics or {}
     click.echo(f"sitewatch demo: {r.site.name if r.site else 'sample'}")
@@ -30,7 +31,8 @@ def command(out: Path, method: str | None, overwrite: bool) -> None:
     click.echo(f"  detector {r.change.method} (threshold {r.change.threshold:.4g}, "
                f"minimum area {r.min_area_m2:g} m²)")
     click.echo(f"  change   {r.changed_area_m2:,.0f} m² in {len(r.regions)} regions; largest "
-               f"{r.regions[0].area_m2:,.0f} m²" if r.regions else "  change   none found")
+               f"{r.regions[0].area_m2:,.0f} m², {r.regions[0].name}" if r.regions
+               else "  change   none found")
     click.echo(f"  accuracy vs OSCD label: precision {m.get('precision', 0):.3f}, recall "
                f"{m.get('recall', 0):.3f}, F1 {m.get('f1', 0):.3f}")
     trained_on = (r.change.params.get("model_meta") or {}).get("trained_on")
@@ -41,4 +43,6 @@ def command(out: Path, method: str | None, overwrite: bool) -> None:
                    "out-of-training score)")
     click.echo(f"  outputs  {out}/ ({', '.join(p.name for p in run.paths.values())}) "
                f"in {time.perf_counter() - t0:.1f} s")
+    for note in run.run.notes if run.run is not None else []:
+        click.echo(f"  note     {note}")
     click.echo(f"  {r.attribution}; labels CC BY-NC-SA 4.0, Daudt et al. 2018")

@@ -7,15 +7,23 @@ from pathlib import Path
 
 import click
 
-from sitewatch.cli.evaluate import param_option, parse_params
-from sitewatch.cli.options import method_option, out_option, overwrite_option, prepare_out_dir
+from sitewatch.cli.options import (
+    Number,
+    detector_params,
+    method_option,
+    out_option,
+    output_folder,
+    overwrite_option,
+    param_option,
+    progress_enabled,
+)
 
 
 @click.command("detect-files")
 @click.argument("before", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("after", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @method_option()
-@click.option("--min-area", type=float, default=200.0, show_default=True,
+@click.option("--min-area", type=Number(low=0), default=200.0, show_default=True,
               help="Minimum mapping unit in m².")
 @click.option("--bands", default=None, metavar="B02,B03,...",
               help="Bands to use (default: the detector's, else all both files have).")
@@ -38,14 +46,19 @@ def command(before: Path, after: Path, method: str | None, min_area: float, band
     """
     from sitewatch.pipeline.blockwise import detect_change_files
 
-    prepare_out_dir(out, overwrite)
-    res = detect_change_files(before, after, out, method=method, min_area_m2=min_area,
-                              bands=[b.strip() for b in bands.split(",")] if bands else None,
-                              block_rows=block_rows, threads=threads, **parse_params(params))
+    given = detector_params(method, params)
+    folder = output_folder(out, overwrite, "detect-files")
+    with folder as stage:
+        res = detect_change_files(before, after, stage, method=method, min_area_m2=min_area,
+                                  bands=[b.strip() for b in bands.split(",") if b.strip()]
+                                  if bands else None,
+                                  block_rows=block_rows, threads=threads, **given)
+    res.paths = folder.final_paths(res.paths)
     s = res.summary
     rows, cols = res.shape
-    click.echo(f"sitewatch detect-files: {rows} x {cols} px, {s['detector']['method']} "
-               f"({res.fit_passes} fit passes) in {res.timings['total']:.1f} s", err=True)
+    if progress_enabled():
+        click.echo(f"sitewatch detect-files: {rows} x {cols} px, {s['detector']['method']} "
+                   f"({res.fit_passes} fit passes) in {res.timings['total']:.1f} s", err=True)
     click.echo(f"  change   {res.changed_area_m2:,.0f} m² in {res.regions:,} regions "
                f"({100 * (s['results']['changed_share'] or 0):.2f}% of the observed area)")
     click.echo(f"  outputs  {out}/ ({', '.join(p.name for p in res.paths.values())})")

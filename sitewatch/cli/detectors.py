@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import click
 
 
@@ -23,8 +25,11 @@ def command(name: str | None) -> None:
     click.echo(info.help)
     if info.bands:
         click.echo(f"\nBands: {', '.join(info.bands)}")
-    defaults = info.defaults()
-    if defaults:
+    if info.parameters:
+        from sitewatch.detectors.params import describe_params
+
         click.echo("\nParameters (pass with -p KEY=VALUE):")
-        for k, v in defaults.items():
-            click.echo(f"  {k} = {v!r}")
+        for rule, text in describe_params(info.parameters):
+            click.echo(f"  {rule}")
+            click.echo(textwrap.fill(text, width=88, initial_indent=" " * 6,
+                                     subsequent_indent=" " * 6))

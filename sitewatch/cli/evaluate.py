@@ -3,42 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
-from sitewatch.cli.options import method_option
-
-
-def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings to detector parameters (numbers, booleans, strings).
-
-    Examples
-    --------
-    >>> parse_params(("far=0.05", "threshold=otsu", "normalize=true"))
-    {'far': 0.05, 'threshold': 'otsu', 'normalize': True}
-    """
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r}: use KEY=VALUE, e.g. far=0.05")
-        low = value.lower()
-        if low in ("true", "false"):
-            out[key] = low == "true"
-            continue
-        try:
-            out[key] = int(value)
-        except ValueError:
-            try:
-                out[key] = float(value)
-            except ValueError:
-                out[key] = value
-    return out
-
-
-param_option = click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
-                            help="Detector parameter (repeatable), e.g. -p far=0.05.")
+from sitewatch.cli.options import (
+    Number,
+    detector_params,
+    method_option,
+    output_folder,
+    overwrite_option,
+    param_option,
+)
 
 
 @click.group("evaluate")
@@ -52,11 +27,12 @@ def command() -> None:
 @click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=Path),
               required=True, help="Folder for <city>.tif masks and metrics.json.")
 @click.option("--city", "cities", multiple=True, help="Only this city (repeatable).")
-@click.option("--min-area", type=float, default=None,
+@click.option("--min-area", type=Number(low=0), default=None,
               help="Minimum mapping unit in m² (default: the pipeline's).")
 @param_option
+@overwrite_option
 def oscd_cmd(root: Path, method: str | None, out: Path, cities: tuple[str, ...],
-             min_area: float | None, params: tuple[str, ...]) -> None:
+             min_area: float | None, params: tuple[str, ...], overwrite: bool) -> None:
     """Run a detector on every labelled city of an OSCD-layout folder ROOT.
 
     Writes OUT/<city>.tif (uint8 0/1 on the imgs_1 10 m grid, georeferenced like
@@ -66,9 +42,11 @@ def oscd_cmd(root: Path, method: str | None, out: Path, cities: tuple[str, ...],
     from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2
     from sitewatch.pipeline.evaluate import evaluate_oscd
 
-    m = evaluate_oscd(root, method, out, cities=cities or None,
-                      min_area_m2=DEFAULT_MIN_AREA_M2 if min_area is None else min_area,
-                      params=parse_params(params))
+    given = detector_params(method, params)
+    with output_folder(out, overwrite, "evaluate") as stage:
+        m = evaluate_oscd(root, method, stage, cities=cities or None,
+                          min_area_m2=DEFAULT_MIN_AREA_M2 if min_area is None else min_area,
+                          params=given)
     click.echo(f"{'city':14s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'kappa':>6s}")
     for city, s in m["cities"].items():
         click.echo(f"{city:14s} {s['precision']:9.3f} {s['recall']:7.3f} {s['f1']:6.3f} "

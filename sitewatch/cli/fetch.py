@@ -8,8 +8,18 @@ from typing import Any
 
 import click
 
-from sitewatch.cli.options import out_option, overwrite_option, parse_every, prepare_out_dir
-from sitewatch.errors import ConfigError
+from sitewatch.cli.options import (
+    Number,
+    SiteCommand,
+    out_option,
+    output_folder,
+    overwrite_option,
+    parse_every,
+    progress_enabled,
+    site_argument,
+    with_skip_hint,
+)
+from sitewatch.errors import CorruptFileError, FetchError, ParameterError
 
 
 def _source_options(source: str, endpoint: str | None, token_url: str | None,
@@ -21,23 +31,23 @@ def _source_options(source: str, endpoint: str | None, token_url: str | None,
         opts["path" if source == "local" else "url"] = endpoint
     if token_url:
         if not sh:
-            raise ConfigError("--token-url applies to --source cdse or sentinelhub only")
+            raise ParameterError("--token-url applies to --source cdse or sentinelhub only")
         opts["token_url"] = token_url
     if profile:
         if not sh:
-            raise ConfigError("--profile applies to --source cdse or sentinelhub only")
+            raise ParameterError("--profile applies to --source cdse or sentinelhub only")
         opts["profile"] = profile
     if product and product != "s2-l2a":
         if not sh:
-            raise ConfigError(f"--product {product} is available from --source cdse or "
-                              "sentinelhub only")
+            raise ParameterError(f"--product {product} is available from --source cdse or "
+                                 "sentinelhub only")
         opts["product"] = product
     if sas_url:
         if source != "planetary-computer":
-            raise ConfigError("--sas-url applies to --source planetary-computer only")
+            raise ParameterError("--sas-url applies to --source planetary-computer only")
         opts["sas_url"] = sas_url
     if source == "local" and "path" not in opts:
-        raise ConfigError("--source local needs the folder: --endpoint PATH")
+        raise ParameterError("--source local needs the folder: --endpoint PATH")
     return opts
 
 
@@ -106,8 +116,8 @@ def _table(result: Any) -> list[str]:
     return lines
 
 
-@click.command("fetch")
-@click.argument("site")
+@click.command("fetch", cls=SiteCommand)
+@site_argument()
 @click.option("--from", "start", required=True, metavar="DATE", help="First date (ISO 8601).")
 @click.option("--to", "end", required=True, metavar="DATE", help="Last date (ISO 8601).")
 @click.option("--every", default="quarter", show_default=True,
@@ -132,16 +142,16 @@ def _table(result: Any) -> list[str]:
 @click.option("--composite", type=click.Choice(["median", "best"]), default="median",
               show_default=True, help="Per-pixel median of clear observations, or the clearest "
                                       "single scene.")
-@click.option("--min-clear", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+@click.option("--min-clear", type=Number(low=0, high=1), default=0.1, show_default=True,
               help="Use scenes clear over at least this share of the site.")
 @click.option("--max-scenes", type=click.IntRange(1), default=8, show_default=True,
               help="Use at most this many of the clearest scenes per epoch.")
-@click.option("--max-cloud", type=click.FloatRange(0, 100), default=None,
+@click.option("--max-cloud", type=Number(low=0, high=100), default=None,
               help="Skip scenes whose tile-wide cloud cover (%) is above this, before any "
                    "pixel is read (default: screen every scene over the site).")
 @click.option("--coregister/--no-coregister", default=True, show_default=True,
               help="Align the epochs to the clearest one (sub-pixel phase correlation).")
-@click.option("--max-shift", type=click.FloatRange(0), default=3.0, show_default=True,
+@click.option("--max-shift", type=Number(low=0), default=3.0, show_default=True,
               help="Largest co-registration shift corrected, in pixels.")
 @click.option("--strict-shift", is_flag=True,
               help="Stop with an error when an epoch is shifted beyond --max-shift (default: "
@@ -155,8 +165,7 @@ def _table(result: Any) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout.")
 @out_option("sitewatch-fetch")
 @overwrite_option
-@click.pass_context
-def command(ctx: click.Context, site: str, start: str, end: str, every: str, source: str,
+def command(site: str, merge: bool, start: str, end: str, every: str, source: str,
             endpoint: str | None, token_url: str | None, profile: str | None, product: str,
             sas_url: str | None, bands: str | None, composite: str, min_clear: float,
             max_scenes: int, max_cloud: float | None, coregister: bool, max_shift: float,
@@ -175,26 +184,31 @@ def command(ctx: click.Context, site: str, start: str, end: str, every: str, sou
     from sitewatch.imagery.cache import TileCache
     from sitewatch.pipeline.fetch import run_fetch
 
-    the_site = resolve_site(site)
+    the_site = resolve_site(site, merge=merge)
     opts = _source_options(source, endpoint, token_url, profile, product, sas_url)
     cache = None if no_cache else TileCache(cache_dir)
-    prepare_out_dir(out, overwrite, marker="epochs.json")
-    verbosity = (ctx.obj or {}).get("verbosity", 0)
-    progress = _Progress(enabled=verbosity >= 0)
+    progress = _Progress(enabled=progress_enabled())
+    folder = output_folder(out, overwrite, "fetch")
     try:
-        result = run_fetch(the_site, start, end, parse_every(every), source=source,
-                           source_options=opts,
-                           bands=[b.strip() for b in bands.split(",")] if bands else None,
-                           composite=composite, min_clear=min_clear, max_scenes=max_scenes,
-                           max_cloud=max_cloud, coregister=coregister, max_shift_px=max_shift,
-                           on_excess="error" if strict_shift else "flag",
-                           on_error="raise" if on_error == "stop" else "skip", cache=cache,
-                           out=out, progress=progress, command=["sitewatch", *sys.argv[1:]])
+        with folder as stage:
+            result = run_fetch(the_site, start, end, parse_every(every), source=source,
+                               source_options=opts,
+                               bands=[b.strip() for b in bands.split(",") if b.strip()]
+                               if bands else None,
+                               composite=composite, min_clear=min_clear, max_scenes=max_scenes,
+                               max_cloud=max_cloud, coregister=coregister,
+                               max_shift_px=max_shift,
+                               on_excess="error" if strict_shift else "flag",
+                               on_error="raise" if on_error == "stop" else "skip", cache=cache,
+                               out=stage, progress=progress,
+                               command=["sitewatch", *sys.argv[1:]])
+    except (FetchError, CorruptFileError) as err:
+        raise with_skip_hint(err) from err
     finally:
         progress.close()
     assert result.manifest is not None
     if as_json:
-        click.echo(result.manifest.read_text())
+        click.echo(folder.final(result.manifest).read_text())
         return
     used = result.used
     click.echo(f"sitewatch fetch: {the_site.name} ({the_site.id}) from {result.source}, "

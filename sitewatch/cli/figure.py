@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 
 from sitewatch.cli._siterun import invoked_command, run_from_options, site_run_options
-from sitewatch.cli.options import out_option, overwrite_option, prepare_out_dir
+from sitewatch.cli.options import SiteCommand, out_option, output_folder, overwrite_option
 
 
-@click.command("figure")
+@click.command("figure", cls=SiteCommand)
 @site_run_options
 @out_option("sitewatch-figure")
 @click.option("--view", default="true", show_default=True,
@@ -24,9 +24,9 @@ from sitewatch.cli.options import out_option, overwrite_option, prepare_out_dir
 @click.option("--no-inset", is_flag=True, help="No zoom inset on the largest change.")
 @click.option("--title", default=None, help="Figure title (default: the site's name).")
 @overwrite_option
-def command(site: str, source: str, start: str | None, end: str | None, every: str,
-            method: str | None, min_area_m2: float, out: Path, view: str, overlay: str,
-            preset: str, formats: str, no_inset: bool, title: str | None,
+def command(site: str, merge: bool, source: str, start: str | None, end: str | None,
+            every: str, method: str | None, min_area_m2: float, out: Path, view: str,
+            overlay: str, preset: str, formats: str, no_inset: bool, title: str | None,
             overwrite: bool) -> None:
     """Before/after figure of SITE between its first and last clear epochs.
 
@@ -35,16 +35,16 @@ def command(site: str, source: str, start: str | None, end: str | None, every: s
     """
     from sitewatch.pipeline.outputs import write_change_figures
 
-    prepare_out_dir(out, overwrite, marker="before_after.provenance.json")
-    run = run_from_options(site, source, start, end, every, method, min_area_m2)
     fmts = [f.strip().lower().lstrip(".") for f in formats.split(",") if f.strip()]
     bad = [f for f in fmts if f not in ("png", "pdf", "svg")]
-    if bad:
-        raise click.BadParameter(f"unknown format(s) {', '.join(bad)}: use png, pdf, svg",
-                                 param_hint="--format")
-    v: str = view
-    paths = write_change_figures(run.result, out, formats=fmts, preset=preset, view=v,
-                                 overlay=overlay, title=title, credits=run.credits,
-                                 command=invoked_command(), inset=not no_inset)
-    for p in paths.values():
+    if bad or not fmts:
+        raise click.BadParameter(f"unknown format(s) {', '.join(bad) or repr(formats)}: use "
+                                 "png, pdf, svg", param_hint="--format")
+    folder = output_folder(out, overwrite, "figure")
+    with folder as stage:
+        run = run_from_options(site, merge, source, start, end, every, method, min_area_m2)
+        paths = write_change_figures(run.result, stage, formats=fmts, preset=preset, view=view,
+                                     overlay=overlay, title=title, credits=run.credits,
+                                     command=invoked_command(), inset=not no_inset)
+    for p in folder.final_paths(paths).values():
         click.echo(str(p))

@@ -9,8 +9,16 @@ from typing import Any
 
 import click
 
-from sitewatch.cli.options import out_option, overwrite_option, parse_every, prepare_out_dir
-from sitewatch.errors import ConfigError
+from sitewatch.cli.options import (
+    Number,
+    SiteCommand,
+    out_option,
+    output_folder,
+    overwrite_option,
+    parse_every,
+    site_argument,
+)
+from sitewatch.errors import ParameterError
 
 
 def _bands(text: str | None) -> list[str] | None:
@@ -19,8 +27,8 @@ def _bands(text: str | None) -> list[str] | None:
     return [b.strip().upper() for b in text.split(",") if b.strip()]
 
 
-@click.command("timeline")
-@click.argument("site", required=False)
+@click.command("timeline", cls=SiteCommand)
+@site_argument(required=False)
 @click.option("--from", "start", metavar="DATE", help="First day (ISO 8601, e.g. 2020-01-01).")
 @click.option("--to", "end", metavar="DATE", help="Last day (ISO 8601).")
 @click.option("--every", default="quarter", show_default=True,
@@ -45,22 +53,22 @@ def _bands(text: str | None) -> list[str] | None:
               help="Later clear epochs that must confirm a change (default: enough for the "
                    "change to hold about a season: 1 quarter, 2 months).")
 @click.option("--min-area", "min_area", default=200.0, show_default=True,
-              type=click.FloatRange(0), help="Smallest change region kept, m².")
+              type=Number(low=0), help="Smallest change region kept, m².")
 @click.option("--coregister/--no-coregister", default=True, show_default=True,
               help="Align the epochs to the clearest one (as `sitewatch fetch` does).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the tile cache.")
 @click.option("--no-figure", is_flag=True, help="Skip the progress chart.")
 @out_option("sitewatch-timeline")
 @overwrite_option
-def command(site: str | None, start: str | None, end: str | None, every: str, source: str,
-            endpoint: str | None, token_url: str | None, profile: str | None,
+def command(site: str | None, merge: bool, start: str | None, end: str | None, every: str,
+            source: str, endpoint: str | None, token_url: str | None, profile: str | None,
             epochs_dir: Path | None, bands: str | None, method: str, persistence: int | None,
             min_area: float, coregister: bool, no_cache: bool, no_figure: bool, out: Path,
             overwrite: bool) -> None:
     """Change timeline of SITE: first-change dates, area per epoch by type, events.
 
     SITE is a catalogue id (`sitewatch aoi list`), a GeoJSON file, a bbox
-    lon,lat,lon,lat (one that starts with "-" goes after "--") or WKT. A change
+    lon,lat,lon,lat (negative numbers need no "--") or WKT. A change
     counts when it lasts: the old state seen in at least two clear epochs, the
     new one in --persistence + 1; clouds are gaps.
     Writes progress.csv/json, events.geojson, first_change.geojson,
@@ -75,32 +83,32 @@ def command(site: str | None, start: str | None, end: str | None, every: str, so
     from sitewatch.pipeline.timeline import folder_timeline, site_timeline
     from sitewatch.pipeline.timeline_outputs import write_timeline_outputs
 
-    the_site = resolve_site(site) if site else None
+    the_site = resolve_site(site, merge=merge) if site else None
     use_bands = _bands(bands)
     kw: dict[str, Any] = {"method": method, "persistence": persistence, "min_area_m2": min_area,
                           "bands": use_bands}
     if epochs_dir is None:
         if the_site is None or not start or not end:
-            raise ConfigError("give SITE, --from and --to (or --epochs FOLDER of a "
-                              "`sitewatch fetch` run)")
+            raise ParameterError("give SITE, --from and --to (or --epochs FOLDER of a "
+                                 "`sitewatch fetch` run)")
         from sitewatch.cli.fetch import _source_options
         from sitewatch.imagery.cache import TileCache
 
         opts = _source_options(source, endpoint, token_url, profile, "s2-l2a", None)
         cache = None if (no_cache or source in ("sample", "local")) else TileCache(None)
-        prepare_out_dir(out, overwrite)
+    with output_folder(out, overwrite, "timeline") as stage:
         t0 = time.perf_counter()
-        res = site_timeline(the_site, start, end, parse_every(every), source=source,
-                            source_options=opts, cache=cache,
-                            fetch_options={"coregister": coregister}, **kw)
-        origin = f"source {source}"
-    else:
-        prepare_out_dir(out, overwrite)
-        t0 = time.perf_counter()
-        res = folder_timeline(epochs_dir, site=the_site, **kw)
-        origin = f"epochs from {epochs_dir}"
-    paths = write_timeline_outputs(res, out, figure=not no_figure,
-                                   command=["sitewatch", *sys.argv[1:]])
+        if epochs_dir is None:
+            assert the_site is not None and start and end
+            res = site_timeline(the_site, start, end, parse_every(every), source=source,
+                                source_options=opts, cache=cache,
+                                fetch_options={"coregister": coregister}, **kw)
+            origin = f"source {source}"
+        else:
+            res = folder_timeline(epochs_dir, site=the_site, **kw)
+            origin = f"epochs from {epochs_dir}"
+        paths = write_timeline_outputs(res, stage, figure=not no_figure,
+                                       command=["sitewatch", *sys.argv[1:]])
     name = res.site.name if res.site else "site"
     click.echo(f"sitewatch timeline: {name} ({res.epochs[0].label} to {res.epochs[-1].label}, "
                f"{len(res.epochs)} epochs, {origin})")

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from sitewatch.cli.main import EXIT_PARTIAL
+from sitewatch.cli.options import progress_enabled
+
 
 @click.command("watch")
 @click.argument("watchlist", type=click.Path(dir_okay=False, path_type=Path))
@@ -26,8 +29,8 @@ def command(watchlist: Path, scheduler: str | None, workers: int | None, force: 
     cluster with --scheduler (its workers need sitewatch installed and OUT on a shared
     disk). A run can be stopped at any time: finished sites keep their results and
     are skipped next time unless --force, or unless their settings changed. One
-    site's failure is reported and the others go on; the exit code is 2 when any
-    site failed.
+    site's failure is reported and the others go on; the exit code is 3 (partial
+    failure) when any site failed. OUT may hold only what `sitewatch watch` wrote.
     """
     from sitewatch.pipeline.sitejob import SiteOutcome
     from sitewatch.pipeline.watchlist import read_watchlist
@@ -39,19 +42,25 @@ def command(watchlist: Path, scheduler: str | None, workers: int | None, force: 
     wl = read_watchlist(watchlist)
     n = len(wl)
 
+    show = progress_enabled()
+
     def progress(o: SiteOutcome) -> None:
         note = {"done": f"{o.regions} regions, {o.changed_area_m2:,.0f} m² in {o.seconds:.1f} s",
                 "skipped": "already done", "failed": o.message}[o.status]
-        click.echo(f"  {o.status:<7} {o.id}: {note}", err=True)
+        if show or o.status == "failed":
+            click.echo(f"  {o.status:<7} {o.id}: {note}", err=True)
 
-    click.echo(f"sitewatch watch: {n} site{'s' * (n != 1)} from {watchlist} -> {out}/", err=True)
+    if show:
+        click.echo(f"sitewatch watch: {n} site{'s' * (n != 1)} from {watchlist} -> {out}/",
+                   err=True)
     report = run_watchlist(wl, out, scheduler=scheduler,
                            workers=DEFAULT_WORKERS if workers is None else workers,
                            force=force, on_outcome=progress)
     c = report.counts()
     click.echo(report.table())
-    click.echo(f"{c['done']} done, {c['skipped']} skipped (already done), {c['failed']} failed "
-               f"in {report.seconds:.1f} s on {report.scheduler}; summary in "
-               f"{report.out_dir / 'watch_summary.json'}", err=True)
+    if show or c["failed"]:
+        click.echo(f"{c['done']} done, {c['skipped']} skipped (already done), {c['failed']} "
+                   f"failed in {report.seconds:.1f} s on {report.scheduler}; summary in "
+                   f"{report.out_dir / 'watch_summary.json'}", err=True)
     if c["failed"]:
-        raise click.exceptions.Exit(2)
+        raise click.exceptions.Exit(EXIT_PARTIAL)

@@ -48,11 +48,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from sitewatch.detectors.params import Param, applicable, check_params
 from sitewatch.detectors.partial import Partial, merge_partials
 from sitewatch.errors import DetectorError
 from sitewatch.types import ChangeMap
 
-__all__ = ["Detector", "FitState", "Block", "BlockSource", "check_pair", "MAX_PASSES"]
+__all__ = ["Detector", "FitState", "Block", "BlockSource", "check_pair", "MAX_PASSES", "Param"]
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,10 @@ class Detector:
     pixel_size_m : float
         Ground size of a pixel in metres (for areas and spatial scales).
     **params
-        Keyword-only tuning knobs of the subclass (see its docstring).
+        Keyword-only tuning knobs of the subclass, as declared in its
+        :attr:`parameters`: validated (type, range, finite, applies) by
+        :func:`~sitewatch.detectors.params.check_params`, so every path (in memory,
+        block by block, ``-p KEY=VALUE`` strings, Python) gets the same checks.
 
     Attributes
     ----------
@@ -122,6 +126,24 @@ class Detector:
         Rows/cols of context ``apply`` needs beyond a block's edges.
     block_align : int
         Block offsets must be multiples of this.
+    parameters : tuple of Param
+        The tuning knobs, declared once: name, type, default, range or
+        choices, finiteness, when they apply, help
+        (:class:`~sitewatch.detectors.params.Param`). A subclass extends its
+        base's with :func:`~sitewatch.detectors.params.with_params`.
+    params : dict
+        Every declared parameter's value (defaults overridden by the caller's).
+
+    Examples
+    --------
+    >>> class Demo(Detector):
+    ...     parameters = (Param("gain", 1.0, "A factor.", low=0, low_open=True),)
+    >>> Demo(gain="2").params
+    {'gain': 2.0}
+    >>> Demo(gain=-1)
+    Traceback (most recent call last):
+    ...
+    sitewatch.errors.ParameterError: Demo: gain must be a number > 0, got -1
     """
 
     name: ClassVar[str] = ""
@@ -129,24 +151,25 @@ class Detector:
     bands: ClassVar[tuple[str, ...]] = ()
     halo: ClassVar[int] = 0
     block_align: ClassVar[int] = 1
+    parameters: ClassVar[tuple[Param, ...]] = ()
 
     def __init__(self, *, band_names: Sequence[str] = (), pixel_size_m: float = 10.0,
                  **params: Any) -> None:
         self.band_names = tuple(band_names)
         self.pixel_size_m = float(pixel_size_m)
-        unknown = set(params) - set(self.defaults())
-        if unknown:
-            raise DetectorError(f"{self.name or type(self).__name__} has no parameter "
-                                f"{', '.join(sorted(unknown))}: known are "
-                                f"{', '.join(sorted(self.defaults())) or 'none'}")
-        self.params: dict[str, Any] = {**self.defaults(), **params}
+        self.params: dict[str, Any] = check_params(self.parameters, params,
+                                                   owner=self.name or type(self).__name__)
 
-    # -- to override -------------------------------------------------------
     @classmethod
     def defaults(cls) -> dict[str, Any]:
-        """Tuning knobs and their default values."""
-        return {}
+        """Tuning knobs and their default values (from :attr:`parameters`)."""
+        return {p.name: p.default for p in cls.parameters}
 
+    def applied_params(self) -> dict[str, Any]:
+        """The parameters in effect (those whose condition holds): what outputs record."""
+        return applicable(self.parameters, self.params)
+
+    # -- to override -------------------------------------------------------
     def initial_state(self) -> FitState:
         """State before the first pass."""
         return {"pass": 0}

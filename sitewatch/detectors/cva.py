@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from sitewatch.detectors.base import FitState, check_pair
+from sitewatch.detectors.params import Param, with_params
 from sitewatch.detectors.registry import register_detector
 from sitewatch.detectors.statistic import StatisticDetector
 
@@ -114,10 +115,12 @@ class CVADetector(StatisticDetector):
 
     null_power = 2.0
 
-    @classmethod
-    def defaults(cls) -> dict[str, Any]:
-        # the calibrated cut is -p threshold=far
-        return {**super().defaults(), "threshold": "bimodal", "normalize": False}
+    # the calibrated cut is -p threshold=far
+    parameters = with_params(
+        StatisticDetector.parameters,
+        Param("normalize", False, "First map the after image onto the before image's "
+              "radiometry from IR-MAD invariant pixels.", kind=bool),
+        threshold="bimodal")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

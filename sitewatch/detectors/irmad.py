@@ -68,9 +68,10 @@ from scipy import special, stats
 from threadpoolctl import threadpool_limits
 
 from sitewatch.detectors.base import FitState
+from sitewatch.detectors.params import Param, with_params
 from sitewatch.detectors.partial import Partial
 from sitewatch.detectors.registry import register_detector
-from sitewatch.detectors.statistic import STAT_HISTOGRAM, StatisticDetector
+from sitewatch.detectors.statistic import CHI2_PARAMS, STAT_HISTOGRAM, StatisticDetector
 from sitewatch.errors import DetectorError
 
 __all__ = ["IRMADFit", "IRMADDetector", "cca_regularized"]
@@ -366,18 +367,17 @@ class IRMADDetector(StatisticDetector):
     True
     """
 
-    @classmethod
-    def defaults(cls) -> dict[str, Any]:
-        return {**super().defaults(), "max_iter": 50, "tol": 1e-3, "ridge": 1e-6,
-                "robust_scale": True}
+    parameters = with_params(
+        StatisticDetector.parameters, *CHI2_PARAMS,
+        Param("max_iter", 50, "Re-weighting iterations at most.", kind=int, low=1, high=1000),
+        Param("tol", 1e-3, "Stop when no canonical correlation moves by more than this.",
+              low=0, low_open=True),
+        Param("ridge", 1e-6, "Regularisation of the canonical correlation analysis.", low=0),
+        Param("robust_scale", True, "Rescale the chi-square by its median before computing "
+              "weights.", kind=bool))
 
     def __init__(self, **kwargs: Any) -> None:
-        chi2_mode = kwargs.get("threshold") == "chi2"
-        if chi2_mode:
-            kwargs["threshold"] = "far"
         super().__init__(**kwargs)
-        if chi2_mode:
-            self.params["threshold"] = "chi2"
         self.fitter = IRMADFit(max_iter=self.params["max_iter"], tol=self.params["tol"],
                                ridge=self.params["ridge"],
                                robust_scale=self.params["robust_scale"])

@@ -44,7 +44,7 @@ import logging
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -52,6 +52,7 @@ from sitewatch.bands import S2_LAND_BANDS
 from sitewatch.detectors.base import Detector, FitState, check_pair
 from sitewatch.detectors.convnet import Arch, check_weights, forward
 from sitewatch.detectors.indices import INDEX_BANDS
+from sitewatch.detectors.params import Param
 from sitewatch.detectors.partial import Histogram, Partial
 from sitewatch.detectors.registry import register_detector
 from sitewatch.errors import DetectorError
@@ -233,9 +234,13 @@ class LearnedDetector(Detector):
     'default'
     """
 
-    @classmethod
-    def defaults(cls) -> dict[str, Any]:
-        return {"model": "default", "threshold": None}
+    parameters: ClassVar[tuple[Param, ...]] = (
+        Param("model", "default", "'default' (trained on the 8 OSCD cities other than "
+              "cupertino), or the path of a .npz from benchmarks/train_cnn.py.", kind=str),
+        Param("threshold", None, "Cut on the change probability (none: the model's own, "
+              "chosen before scoring).", low=0, high=1, low_open=True, high_open=True,
+              optional=True),
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -36,13 +36,14 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from sitewatch.detectors.base import Detector, FitState, check_pair
 from sitewatch.detectors.normalize import IMADNormalization
+from sitewatch.detectors.params import Param
 from sitewatch.detectors.partial import Partial
 from sitewatch.detectors.registry import register_detector
 from sitewatch.errors import DetectorError
@@ -89,15 +90,20 @@ class PCAKMeansDetector(Detector):
     3
     """
 
-    @classmethod
-    def defaults(cls) -> dict[str, Any]:
-        return {"block": 5, "variance": 0.9, "max_iter": 30, "normalize": False}
+    parameters: ClassVar[tuple[Param, ...]] = (
+        Param("block", 5, "Neighbourhood / block size in pixels (Celik uses 3-9).", kind=int,
+              low=2, high=15),
+        Param("variance", 0.9, "Share of the blocks' variance the kept components explain.",
+              low=0, high=1, low_open=True),
+        Param("max_iter", 30, "k-means iterations at most (one fit pass each).", kind=int,
+              low=1, high=1000),
+        Param("normalize", False, "Normalise the after image to the before one from IR-MAD "
+              "invariant pixels first.", kind=bool),
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         h = int(self.params["block"])
-        if not 2 <= h <= 15:
-            raise DetectorError(f"block must be between 2 and 15 pixels, got {h}")
         self.h = h
         self.halo = h  # type: ignore[misc]
         self.block_align = h  # type: ignore[misc]
@@ -204,7 +210,7 @@ class PCAKMeansDetector(Detector):
         stat = dist.reshape(ok.shape).astype("float32")
         stat[~ok] = np.nan
         mask = ok & (stat > 0)
-        params = {**self.params, "components": state["components"],
+        params = {**self.applied_params(), "components": state["components"],
                   "kmeans_iterations": state.get("kmeans_iter"), "fit_passes": state["pass"]}
         if self.norm is not None:
             params["normalization"] = self.norm.report(state)

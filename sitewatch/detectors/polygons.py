@@ -1,8 +1,13 @@
-"""Change regions: polygons of a change mask with their areas and statistics.
+"""Change regions: polygons of a change mask with their areas, composition and statistics.
 
 Polygons are traced with :func:`rasterio.features.shapes` (pure array in,
-geometry out; no file I/O), areas are geodesic (WGS84 ellipsoid) so they are
-right in m² whatever the grid's CRS.
+geometry out; no file I/O) by :func:`trace_polygons`, the one tracer of every
+region, event and overlay, which returns only valid geometries (OGC simple
+features, as shapely/GEOS and GIS tools check them): each label's 4-connected
+pieces are traced as rings that never touch themselves, and pieces that meet
+only at a pixel corner are kept as the parts of one MultiPolygon. Areas are
+geodesic (WGS84 ellipsoid), so they are right in m² whatever the grid's CRS.
+A region's type comes from its composition (:mod:`sitewatch.detectors.composition`).
 
 Examples
 --------
@@ -16,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,21 +30,117 @@ import numpy as np
 import shapely
 from affine import Affine
 from rasterio import features
+from rasterio.errors import NotGeoreferencedWarning
 from scipy import ndimage
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
+from sitewatch.detectors.composition import (
+    composition,
+    composition_slugs,
+    region_class,
+    region_name,
+    type_areas,
+)
+from sitewatch.errors import DataError
 from sitewatch.geometry import geodesic_area_m2, to_wgs84
+from sitewatch.raster import pixel_area_m2
 from sitewatch.types import ChangeType
 
-__all__ = ["Region", "regions_from_mask", "regions_to_geojson"]
+__all__ = ["Region", "regions_from_mask", "regions_to_geojson", "trace_polygons",
+           "valid_geometry", "composition_field"]
+
+#: Largest relative change of area a geometry repair may make (0.1 %).
+REPAIR_TOLERANCE = 1e-3
+
+
+def valid_geometry(geom: BaseGeometry) -> BaseGeometry:
+    """``geom`` if valid, else its polygonal repair (:func:`shapely.make_valid`).
+
+    Raises
+    ------
+    DataError
+        When the repair would change the area by more than 0.1 %.
+
+    Examples
+    --------
+    >>> from shapely.geometry import Polygon
+    >>> bow = Polygon([(0, 0), (2, 0), (2, 2), (1, 1), (0, 2), (1, 1), (0, 0)])  # pinched
+    >>> bow.is_valid, valid_geometry(bow).is_valid, valid_geometry(bow).area == bow.area
+    (False, True, True)
+    """
+    if geom.is_valid:
+        return geom
+    fixed = shapely.make_valid(geom)
+    if fixed.geom_type == "GeometryCollection":  # keep the polygons, drop stray lines/points
+        polys = [g for g in getattr(fixed, "geoms", []) if g.geom_type in ("Polygon",
+                                                                         "MultiPolygon")]
+        fixed = shapely.union_all(polys) if polys else shapely.Polygon()
+    if abs(fixed.area - geom.area) > REPAIR_TOLERANCE * max(abs(geom.area), 1e-12):
+        raise DataError(f"repairing an invalid polygon changed its area from {geom.area:.6g} "
+                        f"to {fixed.area:.6g}: report this as a bug with the input mask")
+    return fixed
+
+
+def trace_polygons(labels: np.ndarray, transform: Affine, *,
+                   mask: np.ndarray | None = None) -> dict[int, BaseGeometry]:
+    """Valid polygon (or MultiPolygon) of every label, traced along pixel edges.
+
+    Parameters
+    ----------
+    labels : (M, N) int ndarray
+        Region labels (0 = background unless ``mask`` says otherwise).
+    transform : affine.Affine
+        Pixel -> coordinates (``Affine.identity()`` for pixel coordinates).
+    mask : (M, N) bool ndarray, optional
+        Pixels to trace (default ``labels > 0``).
+
+    Returns
+    -------
+    dict
+        label -> geometry, every one ``is_valid``.
+
+    Examples
+    --------
+    >>> lab = np.array([[1, 0], [0, 1]], "int32")        # two pixels touching at a corner
+    >>> g = trace_polygons(lab, Affine.identity())[1]
+    >>> g.geom_type, g.is_valid, g.area
+    ('MultiPolygon', True, 2.0)
+    """
+    labels = np.ascontiguousarray(labels, dtype="int32")
+    mask = labels > 0 if mask is None else np.asarray(mask, bool)
+    parts: dict[int, list[BaseGeometry]] = {}
+    if not mask.any():
+        return {}
+    # 4-connected pieces: GDAL traces an 8-connected region as one ring pinched at the
+    # corners where it touches itself, which OGC (shapely, GEOS, GIS tools) rejects
+    with warnings.catch_warnings():  # pixel coordinates (an identity transform) are meant
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        for geom, value in features.shapes(labels, mask=mask, transform=transform,
+                                           connectivity=4):
+            parts.setdefault(int(value), []).append(shape(geom))
+    return {lab: valid_geometry(g[0] if len(g) == 1 else shapely.union_all(g))
+            for lab, g in parts.items()}
+
+
+def composition_field(shares: dict[int, float]) -> str:
+    """A composition as one table cell: ``"roof:0.482;vegetation:0.310"``.
+
+    Examples
+    --------
+    >>> composition_field({3: 0.4823, 6: 0.31})
+    'roof:0.482;vegetation:0.310'
+    """
+    return ";".join(f"{k}:{v:.3f}" for k, v in composition_slugs(shares).items())
 
 @dataclass
 class Region:
     """One connected change region.
 
     ``geometry`` is in the grid's CRS, ``geometry_wgs84`` in lon/lat; ``area_m2``
-    is geodesic; ``stats`` holds mean magnitude / probability and any extra.
+    is geodesic; ``change_type`` is the region's class (its dominant type, or
+    ``MIXED``), ``composition`` the area share of each pixel type (code -> share,
+    largest first); ``stats`` holds mean magnitude / probability and any extra.
     """
 
     id: int
@@ -49,6 +151,14 @@ class Region:
     centroid_lonlat: tuple[float, float]
     change_type: int = int(ChangeType.OTHER)
     stats: dict[str, Any] = field(default_factory=dict)
+    composition: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """What the region is called: its dominant type, or a family and its composition."""
+        if self.composition:
+            return region_name(self.composition)
+        return ChangeType(self.change_type).label
 
     def properties(self) -> dict[str, Any]:
         ct = ChangeType(self.change_type)
@@ -56,7 +166,8 @@ class Region:
             "id": self.id, "area_m2": round(self.area_m2, 1), "pixels": self.pixels,
             "centroid_lon": round(self.centroid_lonlat[0], 6),
             "centroid_lat": round(self.centroid_lonlat[1], 6),
-            "change_type": ct.slug, "change_type_label": ct.label,
+            "change_type": ct.slug, "change_type_label": ct.label, "name": self.name,
+            "composition": composition_slugs(self.composition or {int(ct): 1.0}),
         }
         props.update({k: (round(v, 4) if isinstance(v, float) else v)
                       for k, v in self.stats.items()})
@@ -91,7 +202,8 @@ def regions_from_mask(mask: np.ndarray, transform: Affine, crs: Any, *,
     magnitude, probability : (M, N) float ndarray, optional
         Averaged over each region (``mean_magnitude``, ``mean_probability``).
     change_type : (M, N) uint8 ndarray, optional
-        The region's type is its most frequent non-zero code.
+        Pixel types: each region gets their area shares and is typed from them
+        (:func:`~sitewatch.detectors.composition.region_class`).
     min_area_m2 : float
         Regions smaller than this are dropped.
     connectivity : {4, 8}
@@ -119,22 +231,13 @@ def regions_from_mask(mask: np.ndarray, transform: Affine, crs: Any, *,
     mean_mag = _mean_in(magnitude, labels, n)
     mean_prob = _mean_in(probability, labels, n)
     counts = np.bincount(labels.ravel(), minlength=n + 1)
-    types = None
+    areas = None
     if change_type is not None:
-        ct = np.asarray(change_type).astype("int64")
-        k = int(max(ChangeType)) + 1
-        hist = np.bincount(labels.ravel() * k + ct.ravel(), minlength=(n + 1) * k).reshape(n + 1, k)
-        hist[:, 0] = 0
-        types = hist.argmax(axis=1)
-        types[hist.max(axis=1) == 0] = int(ChangeType.OTHER)
-    parts: dict[int, list[BaseGeometry]] = {}
-    for geom, value in features.shapes(labels.astype("int32"), mask=mask, transform=transform,
-                                       connectivity=connectivity):
-        parts.setdefault(int(value), []).append(shape(geom))
+        areas = type_areas(labels, change_type, n,
+                           pixel_area=pixel_area_m2(transform, crs, mask.shape))
     regions = []
-    for lab, geoms in parts.items():
-        geom = geoms[0] if len(geoms) == 1 else shapely.union_all(geoms)
-        g_ll = to_wgs84(geom, crs)
+    for lab, geom in trace_polygons(labels, transform, mask=mask).items():
+        g_ll = valid_geometry(to_wgs84(geom, crs))
         area = geodesic_area_m2(g_ll, "EPSG:4326")
         if area < min_area_m2:
             continue
@@ -144,9 +247,10 @@ def regions_from_mask(mask: np.ndarray, transform: Affine, crs: Any, *,
             stats["mean_magnitude"] = float(mean_mag[lab - 1])
         if mean_prob is not None:
             stats["mean_probability"] = float(mean_prob[lab - 1])
+        shares = composition(areas[lab]) if areas is not None else {}
         regions.append(Region(lab, geom, g_ll, area, int(counts[lab]), (c.x, c.y),
-                              int(types[lab]) if types is not None else int(ChangeType.OTHER),
-                              stats))
+                              int(region_class(shares)) if shares else int(ChangeType.OTHER),
+                              stats, shares))
     regions.sort(key=lambda r: -r.area_m2)
     for i, r in enumerate(regions, start=1):
         r.id = i

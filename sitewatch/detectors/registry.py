@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
 
 from sitewatch.detectors.base import Detector
-from sitewatch.errors import DetectorError
+from sitewatch.detectors.params import Param, check_params
+from sitewatch.errors import DetectorError, ParameterError
 from sitewatch.types import ChangeMap
 
 __all__ = ["DetectorInfo", "register_detector", "get_detector", "available_detectors",
@@ -77,6 +78,28 @@ class DetectorInfo:
         0.01
         """
         return self.cls.defaults()
+
+    @property
+    def parameters(self) -> tuple[Param, ...]:
+        """The declared parameters (:class:`~sitewatch.detectors.params.Param`)."""
+        return self.cls.parameters
+
+    def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` validated and typed (strings of ``-p KEY=VALUE`` too), defaults filled.
+
+        The same check the detector's constructor makes, without building it: the
+        command line calls it before fetching anything.
+
+        Examples
+        --------
+        >>> get_detector("cva").check_params({"threshold": "0.05"})["threshold"]
+        0.05
+        >>> get_detector("cva").check_params({"far": "0.2"})
+        Traceback (most recent call last):
+        ...
+        sitewatch.errors.ParameterError: cva: far is used only when threshold is far ...
+        """
+        return check_params(self.cls.parameters, params, owner=self.name)
 
     def create(self, *, band_names: Sequence[str] = (), pixel_size_m: float = 10.0,
                **params: Any) -> Detector:
@@ -162,14 +185,14 @@ def get_detector(name: str) -> DetectorInfo:
     >>> get_detector("nope")
     Traceback (most recent call last):
     ...
-    sitewatch.errors.DetectorError: unknown detector 'nope': choose one of ...
+    sitewatch.errors.ParameterError: unknown detector 'nope': choose one of ...
     """
     _load_all()
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise DetectorError(f"unknown detector {name!r}: choose one of "
-                            f"{', '.join(sorted(_REGISTRY))}") from None
+        raise ParameterError(f"unknown detector {name!r}: choose one of "
+                             f"{', '.join(sorted(_REGISTRY))}") from None
 
 
 def resolve_detector(name: str | None, band_names: Sequence[str],
@@ -180,8 +203,11 @@ def resolve_detector(name: str | None, band_names: Sequence[str],
     detector's own error says which). With ``name=None`` it is
     :data:`DEFAULT_DETECTOR`, unless the bands lack what the default needs
     (say a 4-band B02/B03/B04/B08 raster and the ten-band ``cnn``): then
-    :data:`FALLBACK_DETECTOR` with :data:`FALLBACK_PARAMS` (caller's
-    ``params`` win), and a logged warning naming the missing bands. Every
+    :data:`FALLBACK_DETECTOR` with :data:`FALLBACK_PARAMS`, and a logged
+    warning naming the missing bands. Parameters given for the default detector
+    would not be applied by the fallback (the same name can mean another thing:
+    ``threshold`` is a probability for ``cnn``, a spectral distance for ``cva``),
+    so the fallback with ``params`` is an error that asks to name the method. Every
     caller that runs "the default detector" should come through here.
 
     Examples
@@ -197,8 +223,14 @@ def resolve_detector(name: str | None, band_names: Sequence[str],
     if name is None and info.bands and not set(info.bands) <= set(band_names):
         missing = ", ".join(b for b in info.bands if b not in band_names)
         fb = get_detector(FALLBACK_DETECTOR)
+        if params:
+            raise DetectorError(
+                f"the default detector {info.name} needs bands {missing} that the rasters "
+                f"lack, and the parameters given ({', '.join(params)}) are {info.name}'s: name "
+                f"the method to use (e.g. --method {fb.name}, method={fb.name!r}) with its own "
+                "parameters, or load those bands")
         log.warning("the default detector %s needs bands %s that the rasters lack; using %s "
                     "(%s) instead - load those bands or pass a method to choose", info.name,
                     missing, fb.name, ", ".join(f"{k}={v}" for k, v in FALLBACK_PARAMS.items()))
-        return fb, {**FALLBACK_PARAMS, **params}
+        return fb, dict(FALLBACK_PARAMS)
     return info, params

@@ -44,15 +44,14 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from scipy import stats
 
 from sitewatch.detectors.base import FitState
+from sitewatch.detectors.params import Param, with_params
 from sitewatch.detectors.partial import Partial
 from sitewatch.detectors.registry import register_detector
-from sitewatch.detectors.statistic import StatisticDetector
+from sitewatch.detectors.statistic import CHI2_PARAMS, StatisticDetector
 from sitewatch.errors import DetectorError
 
 __all__ = ["log_ratio", "omnibus_statistic", "omnibus_pvalue", "db_to_linear",
@@ -187,19 +186,10 @@ class OmnibusDetector(StatisticDetector):
     10
     """
 
-    @classmethod
-    def defaults(cls) -> dict[str, Any]:
-        return {**super().defaults(), "enl": 4.4}
-
-    def __init__(self, **kwargs: Any) -> None:
-        chi2_mode = kwargs.get("threshold") == "chi2"
-        if chi2_mode:
-            kwargs["threshold"] = "far"
-        super().__init__(**kwargs)
-        if chi2_mode:
-            self.params["threshold"] = "chi2"
-        if float(self.params["enl"]) <= 0:
-            raise DetectorError(f"enl must be positive, got {self.params['enl']}")
+    parameters = with_params(
+        StatisticDetector.parameters, *CHI2_PARAMS,
+        Param("enl", 4.4, "Equivalent number of looks of each image (4.4 for Sentinel-1 IW "
+              "GRD).", low=0, low_open=True))
 
     def statistic(self, state: FitState, before: np.ndarray, after: np.ndarray,
                   valid: np.ndarray) -> np.ndarray:

@@ -45,11 +45,12 @@ True
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from sitewatch.detectors.base import Detector, FitState
+from sitewatch.detectors.params import Param
 from sitewatch.detectors.partial import Histogram, Partial
 from sitewatch.detectors.thresholds import (
     NULL_FAMILIES,
@@ -60,7 +61,7 @@ from sitewatch.detectors.thresholds import (
 from sitewatch.errors import DetectorError
 from sitewatch.types import ChangeMap
 
-__all__ = ["StatisticDetector", "STAT_HISTOGRAM", "THRESHOLD_METHODS"]
+__all__ = ["StatisticDetector", "STAT_HISTOGRAM", "THRESHOLD_METHODS", "CHI2_PARAMS"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,18 @@ log = logging.getLogger(__name__)
 STAT_HISTOGRAM = Histogram(0.0, 1e7, 8192, scale="log1p", unit=1e-4)
 
 THRESHOLD_METHODS = ("far", "otsu", "kittler", "bimodal")
+
+#: ``threshold`` and ``far`` of a statistic with a theoretical chi-square null (IR-MAD,
+#: the omnibus test): ``threshold="chi2"`` tests at level ``far``.
+CHI2_PARAMS = (
+    Param("threshold", "far", "How to cut the statistic: a calibrated false-alarm rate (far), "
+          "the textbook chi-square test at level far (chi2), a histogram cut (otsu, kittler, "
+          "bimodal) or a fixed value.", kind=float, low=0,
+          choices=(*THRESHOLD_METHODS, "chi2")),
+    Param("far", 0.01, "False-alarm rate of the calibrated cut, or the level of the "
+          "chi-square test.", low=0, high=1, low_open=True, high_open=True,
+          applies={"threshold": ("far", "chi2")}),
+)
 
 
 class StatisticDetector(Detector):
@@ -95,22 +108,18 @@ class StatisticDetector(Detector):
 
     null_power: float = 1.0
 
-    @classmethod
-    def defaults(cls) -> dict[str, Any]:
-        return {"threshold": "far", "far": 0.01, "bulk": 0.8, "null_family": "empirical"}
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        t = self.params["threshold"]
-        if not isinstance(t, int | float) and t not in THRESHOLD_METHODS:
-            raise DetectorError(f"threshold must be a number or one of "
-                                f"{', '.join(THRESHOLD_METHODS)}, not {t!r}")
-        if not 0 < float(self.params["far"]) < 1:
-            raise DetectorError(f"far (false-alarm rate) must be in (0, 1), got "
-                                f"{self.params['far']}")
-        if self.params["null_family"] not in ("empirical", *NULL_FAMILIES):
-            raise DetectorError(f"null_family must be empirical or one of "
-                                f"{', '.join(NULL_FAMILIES)}")
+    parameters: ClassVar[tuple[Param, ...]] = (
+        Param("threshold", "far", "How to cut the statistic: a calibrated false-alarm rate "
+              "(far), a histogram cut (otsu, kittler, bimodal) or a fixed value.",
+              kind=float, low=0, choices=THRESHOLD_METHODS),
+        Param("far", 0.01, "False-alarm rate of the calibrated cut (share of unchanged pixels "
+              "flagged).", low=0, high=1, low_open=True, high_open=True,
+              applies={"threshold": ("far",)}),
+        Param("bulk", 0.8, "Quantile of the statistic up to which the no-change fit uses it.",
+              low=0, high=1, low_open=True, high_open=True),
+        Param("null_family", "empirical", "How the no-change distribution is estimated.",
+              kind=str, choices=("empirical", *NULL_FAMILIES)),
+    )
 
     # -- subclass hooks ------------------------------------------------------
     def statistic(self, state: FitState, before: np.ndarray, after: np.ndarray,
@@ -224,7 +233,7 @@ class StatisticDetector(Detector):
             table = np.asarray(state["prob_table"])
             idx = STAT_HISTOGRAM.index(np.where(ok, stat, 0.0) ** self.null_power)
             prob = np.where(ok, table[idx], np.nan).astype("float32")
-        params = {**self.params, "threshold_value": cut, "null": state.get("null"),
+        params = {**self.applied_params(), "threshold_value": cut, "null": state.get("null"),
                   "fit_passes": state.get("pass"), "bands": list(self.band_names)}
         params.update(state.get("report", {}))
         if self.norm is not None:

@@ -35,13 +35,11 @@ import numpy as np
 import shapely
 from affine import Affine
 from pyproj import CRS, Transformer
-from rasterio import features
 from scipy import ndimage
-from shapely.geometry import shape
-from shapely.geometry.base import BaseGeometry
 from skimage import measure
 
-from sitewatch.detectors.polygons import Region
+from sitewatch.detectors.composition import composition, region_class, type_areas
+from sitewatch.detectors.polygons import Region, trace_polygons, valid_geometry
 from sitewatch.errors import DataError
 from sitewatch.raster import pixel_area_m2
 from sitewatch.types import ChangeType
@@ -174,8 +172,10 @@ def timeline_events(date: np.ndarray, transform: Affine, crs: Any, *,
                     min_area_m2: float = 0.0) -> list[Region]:
     """Connected regions that changed in the same epoch, as polygons with their window.
 
-    Regions are 8-connected; polygons are traced with :func:`rasterio.features.shapes`
-    in one pass over all events, areas are the sums of the pixels' geodesic areas.
+    Regions are 8-connected; polygons are traced in one pass over all events with
+    :func:`~sitewatch.detectors.polygons.trace_polygons` (valid geometries), areas are
+    the sums of the pixels' geodesic areas, and an event's type comes from the area
+    shares of its pixels' types (:mod:`sitewatch.detectors.composition`).
 
     Parameters
     ----------
@@ -186,7 +186,8 @@ def timeline_events(date: np.ndarray, transform: Affine, crs: Any, *,
     last_unchanged : (M, N) int
         Each pixel's last clear epoch of the old state.
     change_type : (M, N) uint8, optional
-        :class:`~sitewatch.types.ChangeType` codes (an event takes its majority).
+        :class:`~sitewatch.types.ChangeType` codes (an event takes its dominant type, or
+        ``MIXED`` when none covers more than half of it).
     confidence, magnitude : (M, N) float, optional
         Averaged over each event (``mean_probability``, ``mean_magnitude``).
     min_area_m2 : float
@@ -222,14 +223,8 @@ def timeline_events(date: np.ndarray, transform: Affine, crs: Any, *,
     epoch = np.full(n + 1, -1, "int64")
     epoch[flat] = date.ravel()
     after = np.asarray(ndimage.maximum(np.asarray(last_unchanged), labels, idx), "int64")
-    if change_type is not None:
-        k = int(max(ChangeType)) + 1
-        ct = np.asarray(change_type).astype("int64").ravel()
-        hist = np.bincount(flat * k + ct, minlength=(n + 1) * k).reshape(n + 1, k)
-        hist[:, 0] = 0
-        types = np.where(hist.max(axis=1) > 0, hist.argmax(axis=1), int(ChangeType.OTHER))
-    else:
-        types = np.full(n + 1, int(ChangeType.OTHER))
+    by_type = None if change_type is None else \
+        type_areas(labels, change_type, n, pixel_area=area.reshape(date.shape))
 
     def mean_of(values: np.ndarray | None) -> np.ndarray | None:
         if values is None:
@@ -244,15 +239,11 @@ def timeline_events(date: np.ndarray, transform: Affine, crs: Any, *,
     conf, mag = mean_of(confidence), mean_of(magnitude)
     keep = areas >= min_area_m2
     keep[0] = False
-    parts: dict[int, list[BaseGeometry]] = {}
-    for geom, value in features.shapes(labels, mask=keep[labels], transform=transform,
-                                       connectivity=8):
-        parts.setdefault(int(value), []).append(shape(geom))
+    parts = trace_polygons(labels, transform, mask=keep[labels])
     labs = np.array(sorted(parts), "int64")
     if labs.size == 0:
         return []
-    geoms = np.array([p[0] if len(p) == 1 else shapely.union_all(p)
-                      for p in (parts[int(lab)] for lab in labs)], dtype=object)
+    geoms = np.array([parts[int(lab)] for lab in labs], dtype=object)
     to_ll = Transformer.from_crs(CRS.from_user_input(crs), "EPSG:4326", always_xy=True)
     geoms_ll = shapely.transform(geoms, lambda x, y: to_ll.transform(x, y), interleaved=False)
     cents = shapely.centroid(geoms_ll)
@@ -263,9 +254,12 @@ def timeline_events(date: np.ndarray, transform: Affine, crs: Any, *,
             stats["mean_magnitude"] = float(mag[lab])
         if conf is not None:
             stats["mean_probability"] = float(conf[lab])
-        events.append(Region(int(lab), g, g_ll, float(areas[lab]), int(pixels[lab]),
+        shares = composition(by_type[lab]) if by_type is not None else {}
+        events.append(Region(int(lab), g, valid_geometry(g_ll), float(areas[lab]),
+                             int(pixels[lab]),
                              (float(shapely.get_x(c)), float(shapely.get_y(c))),
-                             int(types[lab]), stats))
+                             int(region_class(shares)) if shares else int(ChangeType.OTHER),
+                             stats, shares))
     events.sort(key=lambda r: (r.stats["epoch"], -r.area_m2))
     for i, r in enumerate(events, start=1):
         r.id = i

@@ -71,10 +71,13 @@ from sitewatch.bands import S2_LAND_BANDS
 from sitewatch.errors import (
     ConfigError,
     CorruptFileError,
+    CredentialsError,
     DataError,
     FetchError,
     NoClearSceneError,
     NoSceneError,
+    QuotaExceededError,
+    RateLimitError,
 )
 from sitewatch.geometry import reproject_geometry
 from sitewatch.imagery.cloud import CloudScreen, SceneScreen, rank_screens, screen_stack
@@ -406,6 +409,8 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
             return fn()
         except (FetchError, CorruptFileError) as err:
             if on_error == "raise":
+                if not isinstance(err, RateLimitError | CredentialsError | QuotaExceededError):
+                    err.scene_id = scene.id  # type: ignore[union-attr]  # skippable: say so
                 raise
             skipped[scene.id] = str(err)
             log.warning("skipped scene %s: %s", scene.id, err)
@@ -592,12 +597,22 @@ def load_epochs(folder: str | os.PathLike[str]) -> list[Epoch]:
         raise DataError(f"{folder} holds no {MANIFEST}: give the output folder of "
                         "`sitewatch fetch`")
     try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise CorruptFileError(f"{path} is not valid JSON ({err.msg}): fetch again") from err
-    if manifest.get("format") != _FORMAT:
-        raise DataError(f"{path} is not a sitewatch epochs manifest (format "
-                        f"{manifest.get('format')!r})")
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CorruptFileError(f"{path} is not valid JSON ({err}): fetch again") from err
+    if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
+        fmt = manifest.get("format") if isinstance(manifest, dict) else None
+        raise DataError(f"{path} is not a sitewatch epochs manifest (format {fmt!r})")
+    try:
+        return _epochs_from_manifest(Path(folder), manifest)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        if isinstance(err, DataError):
+            raise
+        raise CorruptFileError(f"{path} is damaged ({type(err).__name__}: {err}): fetch "
+                               "again") from err
+
+
+def _epochs_from_manifest(folder: Path, manifest: dict[str, Any]) -> list[Epoch]:
     shape = None
     grid = manifest.get("grid")
     if grid:

@@ -18,7 +18,9 @@ GDAL options set for every remote read (see the GDAL configuration options
 page): ``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR`` (no directory listing of the
 bucket: 3 requests per open instead of 13), ``GDAL_HTTP_MAX_RETRY`` /
 ``GDAL_HTTP_RETRY_DELAY`` (GDAL does not retry by default: one 503 would fail
-the read), ``GDAL_HTTP_LOW_SPEED_TIME`` (a stalled transfer fails after
+the read), ``GDAL_HTTP_RETRY_CODES`` (5xx only: GDAL ignores ``Retry-After``, so
+a 429 comes back to :class:`~sitewatch.imagery.sources.cog.CogReader`, which
+waits as asked), ``GDAL_HTTP_LOW_SPEED_TIME`` (a stalled transfer fails after
 ``timeout`` seconds), ``GDAL_HTTP_TIMEOUT`` (ten times that in total) and
 ``GDAL_HTTP_CONNECTTIMEOUT``, and merging of consecutive byte ranges.
 
@@ -111,6 +113,8 @@ class HttpSettings:
             "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF",
             "GDAL_HTTP_MAX_RETRY": str(self.retries),
             "GDAL_HTTP_RETRY_DELAY": f"{self.retry_delay:g}",
+            # GDAL does not read Retry-After: 429s are retried by CogReader, which does
+            "GDAL_HTTP_RETRY_CODES": ",".join(str(c) for c in RETRY_STATUS if c != 429),
             # a stall (no byte for `timeout` s) fails the request; a slow but moving
             # transfer may take up to ten times as long in total
             "GDAL_HTTP_LOW_SPEED_TIME": str(max(1, math.ceil(self.timeout))),

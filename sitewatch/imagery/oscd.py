@@ -131,11 +131,19 @@ def find_oscd_cities(root: str | os.PathLike[str], *, labelled_only: bool = Fals
     if not images.is_dir():
         raise DataError(f"{root} is not an OSCD folder: expected '{IMAGES_DIR}/<city>/dates.txt'")
     cities = sorted(p.name for p in images.iterdir() if (p / "dates.txt").is_file())
-    if labelled_only:
-        base = _dataset_root(images)
-        cities = [c for c in cities if _label_path(base, c) is not None]
     if not cities:
         raise DataError(f"no OSCD city folders (with dates.txt) under {images}")
+    if labelled_only:
+        base = _dataset_root(images)
+        labelled = [c for c in cities if _label_path(base, c) is not None]
+        if not labelled:
+            raise DataError(
+                f"none of the {len(cities)} OSCD cities under {images} ({', '.join(cities[:4])}"
+                f"{', ...' if len(cities) > 4 else ''}) has a change label ('{LABEL_DIRS[0]}/"
+                "<city>/cm/<city>-cm.tif' beside the Images folder): scoring needs labels; "
+                "unlabelled cities still work with `sitewatch timeline SITE --source local "
+                "--endpoint CITY_FOLDER`")
+        cities = labelled
     return cities
 
 

@@ -1,18 +1,23 @@
 """Keep credentials out of logs, including the debug logs of the client libraries.
 
 sitewatch never logs a secret itself (URLs are logged without their query
-string). Some libraries it drives do at DEBUG level: requests-oauthlib logs
-the token request body (``client_secret=...``) and the token it gets back;
-rasterio and urllib3 log full URLs, Planetary Computer signatures included.
-:func:`install_redaction` adds a filter to those loggers that masks such
-values before any handler sees them. Remote sources call it when created.
+string). Some libraries it drives do at DEBUG level: requests-oauthlib and
+oauthlib log the token request body (``client_id=...&client_secret=...``), the
+client id on its own, Basic credentials and the token they get back; rasterio
+and urllib3 log full URLs, Planetary Computer signatures included.
+:func:`install_redaction` adds a filter to those loggers (and to every logger
+of the OAuth libraries that exists when it runs) that masks such values before
+any handler sees them. Remote sources call it when created. The OAuth client
+id is masked too: with the secret it names the account.
 
 Examples
 --------
 >>> redact("data {'client_id': 'me', 'client_secret': 's3cr3t'} url x.tif?se=1&sig=abc%2B")
-"data {'client_id': 'me', 'client_secret': '***'} url x.tif?se=1&sig=***"
+"data {'client_id': '***', 'client_secret': '***'} url x.tif?se=1&sig=***"
 >>> redact("Authorization: Bearer eyJhbGciOi.x.y")
 'Authorization: Bearer ***'
+>>> redact('Encoding `client_id` "my-id" with `client_secret` as Basic auth credentials.')
+'Encoding `client_id` "***" with `client_secret` as Basic auth credentials.'
 """
 
 from __future__ import annotations
@@ -20,10 +25,13 @@ from __future__ import annotations
 import logging
 import re
 
-__all__ = ["redact", "RedactingFilter", "install_redaction", "LIBRARY_LOGGERS"]
+__all__ = ["redact", "RedactingFilter", "install_redaction", "LIBRARY_LOGGERS", "LIBRARY_PREFIXES"]
 
 _PATTERNS = [
-    (re.compile(r"""(client_secret['"]?\s*[:=]\s*['"]?)[^'"&\s,}]+""", re.I), r"\1***"),
+    (re.compile(r"""(client_(?:secret|id)['"]?\s*[:=]\s*['"]?)[^'"&\s,}]+""", re.I),
+     r"\1***"),
+    (re.compile(r"""(client_id`?\s+['"])[^'"]+""", re.I), r"\1***"),
+    (re.compile(r"(Basic\s+)[A-Za-z0-9+/=]{8,}"), r"\1***"),
     (re.compile(r"""((?:access|refresh|id)_token['"]?\s*[:=]\s*['"]?)[^'"&\s,}]+""", re.I),
      r"\1***"),
     (re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I), r"\1***"),
@@ -70,9 +78,18 @@ class RedactingFilter(logging.Filter):
 _FILTER = RedactingFilter()
 
 
+#: Every logger under these names gets the filter too (a filter on a logger does not
+#: see records of its child loggers).
+LIBRARY_PREFIXES = ("oauthlib", "requests_oauthlib", "sentinelhub", "urllib3")
+
+
 def install_redaction() -> None:
-    """Add the redacting filter to :data:`LIBRARY_LOGGERS` (idempotent)."""
-    for name in LIBRARY_LOGGERS:
+    """Add the redacting filter to :data:`LIBRARY_LOGGERS` and to the existing loggers
+    of the OAuth and HTTP libraries (idempotent)."""
+    names = set(LIBRARY_LOGGERS)
+    names.update(n for n in list(logging.root.manager.loggerDict)
+                 if n.split(".")[0] in LIBRARY_PREFIXES)
+    for name in sorted(names):
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)

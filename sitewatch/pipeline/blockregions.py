@@ -9,8 +9,9 @@ memory that does not grow with the raster:
    across block edges into regions (a sparse graph of the edge pairs) and decides
    the minimum mapping unit on each region's total area;
 2. :meth:`RegionTracer.trace_block` traces the kept regions of a block with
-   :func:`rasterio.features.shapes` in pixel coordinates (exact, so pieces of a
-   region cut by block edges join exactly) and sums their statistics. Regions that
+   :func:`~sitewatch.detectors.polygons.trace_polygons` in pixel coordinates (exact,
+   so pieces of a region cut by block edges join exactly; valid polygons) and sums
+   their statistics and the area of each change type. Regions that
    lie in one block are finished there (polygon in the grid's CRS and WGS84,
    geodesic area, centroid, means) and written to a scratch file as GeoJSON
    features; the pieces of the others wait for their last block;
@@ -52,22 +53,26 @@ import numpy as np
 import shapely
 from affine import Affine
 from pyproj import CRS, Geod, Transformer
-from rasterio import features
 from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from sitewatch.atomic import publish, temp_path_beside
-from sitewatch.detectors.polygons import Region, regions_to_geojson
+from sitewatch.detectors.composition import N_CODES, composition, region_class
+from sitewatch.detectors.polygons import (
+    Region,
+    regions_to_geojson,
+    trace_polygons,
+    valid_geometry,
+)
 from sitewatch.imagery.blocks import RowBlock
 from sitewatch.raster import pixel_area_m2
 from sitewatch.types import ChangeType
 
 __all__ = ["RegionTracer", "LabelInfo", "BlockRegions"]
 
-_NTYPES = int(max(ChangeType)) + 1
+_NTYPES = N_CODES
 _STRUCT8 = np.ones((3, 3), bool)
 _GEOD = Geod(ellps="WGS84")
 _ID = '"@@REGION_ID@@"'  # placeholder for the rank, filled in when the collection is written
@@ -223,18 +228,17 @@ class RegionTracer:
         cents = shapely.centroid(lls)
         out = []
         for it, geom, g_ll, c in zip(items, geoms, lls, cents, strict=True):
+            g_ll = valid_geometry(g_ll)
             stats: dict[str, Any] = dict(self.extra)
             with np.errstate(invalid="ignore", divide="ignore"):
                 for k in ("magnitude", "probability"):
                     if k in it:
                         stats[f"mean_{k}"] = float(it[k][0] / it[k][1])
-            ctype = int(ChangeType.OTHER)
-            if "types" in it:
-                h = it["types"].copy()
-                h[0] = 0
-                ctype = int(h.argmax()) if h.max() > 0 else int(ChangeType.OTHER)
+            shares = composition(it["types"]) if "types" in it else {}
+            ctype = int(region_class(shares)) if shares else int(ChangeType.OTHER)
             area = abs(_GEOD.geometry_area_perimeter(g_ll)[0])
-            region = Region(0, geom, g_ll, area, int(it["count"]), (c.x, c.y), ctype, stats)
+            region = Region(0, geom, g_ll, area, int(it["count"]), (c.x, c.y), ctype, stats,
+                            shares)
             feat = regions_to_geojson([region])["features"][0]
             feat["id"] = feat["properties"]["id"] = "@@REGION_ID@@"
             out.append((it["rid"], area, json.dumps(feat, ensure_ascii=False)))
@@ -254,7 +258,8 @@ class RegionTracer:
         ids = np.unique(reg[final])
         if not ids.size:
             return final, res
-        res.area = float(self._areas(block.row0, block.row1, final.shape)[final].sum())
+        px_area = self._areas(block.row0, block.row1, final.shape)[final]
+        res.area = float(px_area.sum())
         idx = np.searchsorted(ids, reg[final])
         sums: dict[str, Any] = {"count": np.bincount(idx, minlength=ids.size)}
         for k in ("magnitude", "probability"):
@@ -265,13 +270,13 @@ class RegionTracer:
                            np.bincount(idx[ok], minlength=ids.size))
         if arrays.get("change_type") is not None:
             ct = arrays["change_type"][final].astype("int64")
-            sums["types"] = np.bincount(idx * _NTYPES + ct, minlength=ids.size * _NTYPES
+            # area per type (the in-memory composition's weights, summed over blocks)
+            sums["types"] = np.bincount(idx * _NTYPES + ct, weights=px_area,
+                                        minlength=ids.size * _NTYPES
                                         ).reshape(ids.size, _NTYPES)
         # pixel coordinates of the whole raster: exact, so cut pieces join exactly
-        pieces: dict[int, list[BaseGeometry]] = {}
-        for geom, value in features.shapes(reg.astype("int32"), mask=final, connectivity=8,
-                                           transform=Affine.translation(0, block.row0)):
-            pieces.setdefault(int(value), []).append(shape(geom))
+        traced = trace_polygons(reg, Affine.translation(0, block.row0), mask=final)
+        pieces: dict[int, list[BaseGeometry]] = {rid: [g] for rid, g in traced.items()}
         done = []
         for j, rid in enumerate(ids.tolist()):
             it: dict[str, Any] = {"rid": rid, "count": int(sums["count"][j]),
@@ -282,8 +287,7 @@ class RegionTracer:
             if "types" in sums:
                 it["types"] = sums["types"][j]
             if self.first_block[rid] == self.last_block[rid]:
-                g = it.pop("pieces")
-                it["geom"] = g[0] if len(g) == 1 else shapely.union_all(g)
+                it["geom"] = it.pop("pieces")[0]
                 done.append(it)
             else:
                 res.pending[rid] = it
@@ -308,7 +312,8 @@ class RegionTracer:
             if self.last_block[rid] == block_index:  # its last piece: complete
                 acc = self._pending.pop(rid)
                 g = shapely.union_all(acc.pop("pieces"))
-                acc["geom"] = shapely.simplify(g, 0)  # drop vertices left on joined block edges
+                # drop vertices left on joined block edges; the result is checked again
+                acc["geom"] = valid_geometry(shapely.simplify(g, 0))
                 items.append(acc)
         for rid, area, text in [*res.features, *self._finish(items)]:
             data = text.encode("utf-8")

@@ -68,7 +68,7 @@ from sitewatch.imagery.blocks import (
     scratch_to_cog,
 )
 from sitewatch.pipeline.blockregions import RegionTracer
-from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2
+from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2, MIN_AREA
 from sitewatch.pipeline.protocol import apply_block, create_block_detector
 from sitewatch.raster import Provenance, pixel_area_m2
 from sitewatch.types import ChangeMap
@@ -291,6 +291,7 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
     -------
     BlockwiseResult
     """
+    min_area_m2 = MIN_AREA.coerce(min_area_m2)
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     # the default detector falls back to one the files' bands can feed (logged)

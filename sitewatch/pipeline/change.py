@@ -11,6 +11,7 @@ from sitewatch.aoi.site import Site
 from sitewatch.detectors.changetype import classify_change
 from sitewatch.detectors.indices import INDEX_BANDS
 from sitewatch.detectors.metrics import confusion, scores
+from sitewatch.detectors.params import Param
 from sitewatch.detectors.polygons import regions_from_mask
 from sitewatch.detectors.postprocess import clean_mask, minimum_mapping_unit
 from sitewatch.detectors.registry import resolve_detector
@@ -18,12 +19,14 @@ from sitewatch.errors import DataError
 from sitewatch.pipeline.result import ChangeResult
 from sitewatch.raster import Raster
 
-__all__ = ["detect_change", "DEFAULT_MIN_AREA_M2", "score_against"]
+__all__ = ["detect_change", "DEFAULT_MIN_AREA_M2", "MIN_AREA", "score_against"]
 
 log = logging.getLogger(__name__)
 
 #: Default minimum mapping unit: two 10 m pixels.
 DEFAULT_MIN_AREA_M2 = 200.0
+#: The minimum mapping unit as a declared parameter (checked like a detector's).
+MIN_AREA = Param("min_area_m2", DEFAULT_MIN_AREA_M2, "Smallest change region kept, m².", low=0)
 
 
 def _check_same_grid(before: Raster, after: Raster) -> None:
@@ -73,6 +76,7 @@ def detect_change(before: Raster, after: Raster, *, method: str | None = None,
     >>> len(res.regions), round(res.regions[0].area_m2, -2)
     (1, 10000.0)
     """
+    min_area_m2 = MIN_AREA.coerce(min_area_m2)
     _check_same_grid(before, after)
     have = tuple(b for b in before.band_names if b in after.band_names)
     info, params = resolve_detector(method, have, params)

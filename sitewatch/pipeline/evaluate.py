@@ -33,6 +33,7 @@ from sitewatch._version import __version__
 from sitewatch.attribution import OSCD_CREDIT, copernicus_attribution
 from sitewatch.bands import S2_LAND_BANDS
 from sitewatch.detectors.metrics import confusion, pooled, scores
+from sitewatch.detectors.params import applicable
 from sitewatch.detectors.registry import DEFAULT_DETECTOR, get_detector
 from sitewatch.errors import DataError
 from sitewatch.imagery.io import atomic_write_text, write_cog
@@ -64,7 +65,8 @@ def evaluate_oscd(root: str | os.PathLike[str], method: str | None, out_dir: str
     min_area_m2 : float
         Minimum mapping unit.
     params : dict, optional
-        Detector parameters.
+        Detector parameters (checked before any city is read; ``metrics.json``
+        records every parameter in effect, defaults included).
 
     Returns
     -------
@@ -76,6 +78,7 @@ def evaluate_oscd(root: str | os.PathLike[str], method: str | None, out_dir: str
     if info.sensor != "s2":
         raise DataError(f"{name} is a Sentinel-1 detector; OSCD holds Sentinel-2 images: "
                         "pick an s2 detector (sitewatch detectors)")
+    applied = applicable(info.parameters, info.check_params(params or {}))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = list(cities) if cities else find_oscd_cities(root, labelled_only=True)
@@ -108,7 +111,7 @@ def evaluate_oscd(root: str | os.PathLike[str], method: str | None, out_dir: str
         per_city[city] = {**scores(c), "dates": [before.dates[0], after.dates[0]],
                           "detect_seconds": round(t2 - t1, 3), "read_seconds": round(t1 - t0, 3)}
         log.info("%s: F1 %.3f (%.1f s)", city, per_city[city]["f1"], t2 - t1)
-    result = {"sitewatch_version": __version__, "method": name, "params": params or {},
+    result = {"sitewatch_version": __version__, "method": name, "params": applied,
               "min_area_m2": min_area_m2, "root": str(root), "cities": per_city,
               "pooled": scores(pooled(confs)),
               "pooling": "TP/FP/FN/TN summed over all pixels of all cities, then scored",

@@ -21,13 +21,13 @@ import numpy as np
 
 from sitewatch.annotate.provenance import result_provenance, write_sidecar
 from sitewatch.atomic import atomic_write_text
-from sitewatch.detectors.polygons import regions_to_geojson
+from sitewatch.detectors.polygons import composition_field, regions_to_geojson
 from sitewatch.imagery.io import write_cog
 from sitewatch.pipeline.result import ChangeResult
 from sitewatch.raster import Raster
 
 __all__ = ["write_change_outputs", "write_change_figures", "write_regions_table",
-           "write_timelapse", "FIGURE_FORMATS"]
+           "write_timelapse", "write_summary", "FIGURE_FORMATS"]
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +40,22 @@ def _json(obj: Any) -> str:
 
 def write_regions_table(result: ChangeResult, path: str | os.PathLike[str], *,
                         provenance: dict[str, Any] | None = None) -> Path:
-    """The change regions as CSV (one row per region, areas in m², WGS84 centroids)."""
+    """The change regions as CSV (one row per region, areas in m², WGS84 centroids).
+
+    ``change_type`` is the region's class (its dominant type, or ``mixed``), ``name``
+    what figures and reports call it, ``composition`` its area share by pixel type
+    (``roof:0.482;vegetation:0.310``).
+    """
     path = Path(path)
-    cols = ["id", "change_type", "change_type_label", "area_m2", "pixels", "centroid_lon",
-            "centroid_lat", "mean_magnitude", "mean_probability", "date_before", "date_after"]
+    cols = ["id", "change_type", "change_type_label", "name", "composition", "area_m2",
+            "pixels", "centroid_lon", "centroid_lat", "mean_magnitude", "mean_probability",
+            "date_before", "date_after"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in result.regions:
-        w.writerow(r.properties())
+        w.writerow({**r.properties(), "composition": composition_field(
+            r.composition or {r.change_type: 1.0})})
     atomic_write_text(buf.getvalue(), path)
     if provenance is not None:
         write_sidecar(path, provenance, kind="table")
@@ -95,7 +102,7 @@ def write_timelapse(rasters: Sequence[Raster | None], out_dir: str | os.PathLike
                     site: Any = None, scenes: Sequence[Any] = (),
                     detector: dict[str, Any] | None = None,
                     command: Sequence[str] | None = None, mp4: bool = True,
-                    width_px: int = 800) -> dict[str, Path]:
+                    width_px: int = 800, method: str = "") -> dict[str, Path]:
     """GIF (and MP4 when an encoder exists) of the epochs, with a provenance sidecar."""
     from sitewatch.annotate.animation import timelapse
     from sitewatch.annotate.provenance import provenance_record
@@ -103,7 +110,8 @@ def write_timelapse(rasters: Sequence[Raster | None], out_dir: str | os.PathLike
     out = Path(out_dir)
     written = timelapse(rasters, out / name, labels=labels, first_change=first_change,
                         change_type=change_type, mask=mask, view=view, title=title,
-                        credits=credits, site=site, mp4=mp4, width_px=width_px)
+                        credits=credits, site=site, mp4=mp4, width_px=width_px,
+                        method=method)
     prov = provenance_record(rasters=rasters, scenes=scenes, site=site, detector=detector,
                              command=command, credits=credits, view=view,
                              epochs=list(labels) if labels is not None else None,
@@ -113,12 +121,30 @@ def write_timelapse(rasters: Sequence[Raster | None], out_dir: str | os.PathLike
     return {"timelapse" if k == "gif" else f"timelapse_{k}": v for k, v in written.items()}
 
 
+def write_summary(result: ChangeResult, out_dir: str | Path, paths: dict[str, Path], *,
+                  command: Sequence[str] | None = None,
+                  extra: dict[str, Any] | None = None) -> Path:
+    """``summary.json``: the result's summary, the outputs written and ``extra`` members."""
+    out = Path(out_dir)
+    summary = result.summary()
+    summary["command"] = result_provenance(result, command=command)["command"]
+    summary.update(extra or {})
+    summary["outputs"] = {k: v.name for k, v in paths.items()} | {"summary": "summary.json"}
+    path = out / "summary.json"
+    atomic_write_text(_json(summary), path)
+    return path
+
+
 def write_change_outputs(result: ChangeResult, out_dir: str | Path, *, figure: bool = True,
                          title: str | None = None, extra_credit: str = "",
                          command: list[str] | None = None,
                          formats: Sequence[str] = FIGURE_FORMATS, preset: str = "double",
-                         view: str = "true", overlay: str = "outline") -> dict[str, Path]:
+                         view: str = "true", overlay: str = "outline",
+                         summary: bool = True) -> dict[str, Path]:
     """Write the change mask and magnitude (COG), regions (GeoJSON + CSV), figures, summary.
+
+    With ``summary=False`` the caller writes ``summary.json`` (:func:`write_summary`)
+    once its own outputs are known.
 
     Returns
     -------
@@ -134,8 +160,6 @@ def write_change_outputs(result: ChangeResult, out_dir: str | Path, *, figure: b
     write_cog(result.mask_raster(), paths["change_mask"])
     paths["magnitude"] = out / "change_magnitude.tif"
     write_cog(result.magnitude_raster(), paths["magnitude"])
-    summary = result.summary()
-    summary["command"] = prov["command"]
     geo_prov = {"scene_ids": result.scene_ids,
                 "dates": list(result.before.dates) + list(result.after.dates),
                 "detector": result.change.method, "attribution": result.attribution}
@@ -148,8 +172,7 @@ def write_change_outputs(result: ChangeResult, out_dir: str | Path, *, figure: b
         paths.update(write_change_figures(result, out, formats=formats, preset=preset,
                                           view=view, overlay=overlay, title=title,
                                           credits=credits, command=command))
-    summary["outputs"] = {k: v.name for k, v in paths.items()} | {"summary": "summary.json"}
-    paths["summary"] = out / "summary.json"
-    atomic_write_text(_json(summary), paths["summary"])
+    if summary:
+        paths["summary"] = write_summary(result, out, paths, command=command)
     log.info("wrote %d files to %s", len(paths), out)
     return paths

@@ -5,9 +5,14 @@ change between the first and the last clear epochs; :func:`write_site_outputs`
 writes the figures, the timelapse and the tables with their provenance, and
 :func:`write_report` one self-contained HTML page with all of it.
 
-Until a timeline (``sitewatch.timeline``) is installed, the per-pixel first
-change is the first epoch that differs from the first clear epoch under the
-same detector, without a persistence check; the report says so.
+One run, one answer: the figure, the regions (GeoJSON, CSV), the summary and the
+headline come from one two-date result; the timelapse and the progress table show
+that same result, dated by epoch, unless the site has three clear epochs or more.
+Then a timeline (:mod:`sitewatch.pipeline.timeline`) measures lasting change over
+the whole series, drives the timelapse, the progress chart and the events, and the
+report says what each measures and reconciles the two (:meth:`SiteRun.reconcile`).
+Every output's provenance names the detector of the layer it shows
+(:meth:`SiteRun.layers`).
 
 Examples
 --------
@@ -41,7 +46,8 @@ from sitewatch.imagery.sources import get_source
 from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2, detect_change
 from sitewatch.pipeline.result import ChangeResult
 
-__all__ = ["SiteRun", "run_site", "write_site_outputs", "build_report", "write_report"]
+__all__ = ["SiteRun", "run_site", "run_epochs", "write_site_outputs", "write_site_timelapse",
+           "build_report", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +89,65 @@ class SiteRun:
     def scenes(self) -> list[Any]:
         return [s for e in self.epochs for s in e.scenes]
 
+    @property
+    def overlay_layer(self) -> str:
+        """The layer the timelapse and the progress show: ``timeline`` or ``change``."""
+        return "timeline" if self.timeline is not None else "change"
+
+    def layers(self) -> dict[str, dict[str, Any]]:
+        """What produced each layer of the run's outputs, and what it measures.
+
+        ``change`` (figure, regions, masks, summary, headline) is the two-date
+        result; ``timeline`` exists with three clear epochs or more; ``timelapse``
+        and ``progress`` name the layer they show.
+        """
+        res, ch = self.result, self.result.change
+        d0, d1 = ", ".join(res.before.dates), ", ".join(res.after.dates)
+        out: dict[str, dict[str, Any]] = {"change": {
+            "detector": ch.method,
+            "measures": f"change between {d0} and {d1}, the first and last clear epochs, "
+                        "by two-date comparison",
+            "changed_area_m2": round(res.changed_area_m2, 1), "regions": len(res.regions),
+            "outputs": ["change_mask.tif", "change_magnitude.tif", "changes.geojson",
+                        "changes.csv", "before_after.*", "summary.json"]}}
+        if self.timeline is not None:
+            tl = self.timeline
+            out["timeline"] = {
+                "detector": tl.params.get("detector"),
+                "measures": "first lasting change per pixel over every epoch, by the timeline",
+                "changed_area_m2": round(tl.changed_area_m2, 1), "events": len(tl.events),
+                "persistence": tl.params.get("persistence")}
+        src = out[self.overlay_layer]
+        for name in ("timelapse", "progress"):
+            out[name] = {"detector": src["detector"], "shows": self.overlay_layer,
+                         "measures": src["measures"] if self.timeline is not None else
+                         f"{src['measures']}, dated to the first epoch that shows it",
+                         "outputs": ["timelapse.gif", "timelapse.mp4"]
+                         if name == "timelapse" else ["report.html"]}
+        return out
+
+    def reconcile(self) -> dict[str, float] | None:
+        """Areas (m²) found by the two-date result and by the timeline, both and each alone.
+
+        None without a timeline (every output then shows the two-date result).
+        """
+        if self.timeline is None:
+            return None
+        area = np.broadcast_to(self.result.before.pixel_area_m2(), self.first_change.shape)
+        two, lasting = self.result.change.mask, np.asarray(self.timeline.changed, bool)
+        return {"two_date_m2": float(area[two].sum()), "timeline_m2": float(area[lasting].sum()),
+                "both_m2": float(area[two & lasting].sum()),
+                "two_date_only_m2": float(area[two & ~lasting].sum()),
+                "timeline_only_m2": float(area[~two & lasting].sum())}
+
 
 def _first_change(epochs: Sequence[Epoch], i0: int, result: ChangeResult, *,
                   method: str | None, min_area_m2: float) -> np.ndarray:
-    """Index of the first epoch whose pixel differs from epoch ``i0`` (-1 = never)."""
+    """Index of the first epoch whose pixel differs from epoch ``i0`` (-1 = never).
+
+    Only the pixels of the two-date result are dated, so the last frame of a
+    timelapse shows that result exactly.
+    """
     first = np.full(result.change.shape, -1, "int16")
     base = epochs[i0].raster
     assert base is not None
@@ -96,7 +157,7 @@ def _first_change(epochs: Sequence[Epoch], i0: int, result: ChangeResult, *,
             continue
         mask = result.change.mask if r is result.after else \
             detect_change(base, r, method=method, min_area_m2=min_area_m2).change.mask
-        first[(first < 0) & mask] = k
+        first[(first < 0) & mask & result.change.mask] = k
     return first
 
 
@@ -131,56 +192,78 @@ def run_site(site: str | Site, *, source: str = "sample", start: str | None = No
     end = end or s.properties.get("default_end") or today.isoformat()
     src = get_source(source, **(source_options or {}))
     epochs = build_epochs(src, s, start, end, every, bands=bands)
-    clear = [i for i, e in enumerate(epochs) if e.raster is not None]
-    if len(clear) < 2:
-        raise NoClearSceneError(
-            f"{s.id}: {len(clear)} clear epoch(s) between {start} and {end} with cadence "
-            f"{every!r}; change needs two: widen the dates or use a longer cadence")
-    before, after = epochs[clear[0]].raster, epochs[clear[-1]].raster
-    assert before is not None and after is not None
-    result = detect_change(before, after, method=method, min_area_m2=min_area_m2, site=s)
-    credits = [OSCD_CREDIT] if source == "sample" else []
+    run = run_epochs(s, epochs, source=source, start=start, end=end, every=every,
+                     method=method, min_area_m2=min_area_m2,
+                     credits=[OSCD_CREDIT] if source == "sample" else [])
     if source == "sample":
         from sitewatch.imagery.sources.sample import SampleSource
         from sitewatch.pipeline.change import score_against
 
         if isinstance(src, SampleSource):
-            result.metrics = score_against(result, src.labels())
-    timeline, notes = _timeline(epochs, s, min_area_m2=min_area_m2)
+            run.result.metrics = score_against(run.result, src.labels())
+    return run
+
+
+def run_epochs(site: Site, epochs: list[Epoch], *, source: str = "", start: str = "",
+               end: str = "", every: str | Sequence[tuple[str, str]] = "",
+               method: str | None = None, min_area_m2: float = DEFAULT_MIN_AREA_M2,
+               credits: Sequence[str] = ()) -> SiteRun:
+    """Detect change between the first and last clear epochs; the timeline when there
+    are three clear epochs or more (see the module docs).
+
+    Raises
+    ------
+    NoClearSceneError
+        Fewer than two clear epochs.
+    """
+    clear = [i for i, e in enumerate(epochs) if e.raster is not None]
+    if len(clear) < 2:
+        raise NoClearSceneError(
+            f"{site.id}: {len(clear)} clear epoch(s) between {start} and {end} with cadence "
+            f"{every!r}; change needs two: widen the dates or use a longer cadence")
+    before, after = epochs[clear[0]].raster, epochs[clear[-1]].raster
+    assert before is not None and after is not None
+    result = detect_change(before, after, method=method, min_area_m2=min_area_m2, site=site)
+    timeline, notes = _timeline(epochs, site, min_area_m2=min_area_m2, method=result.change.method)
     if timeline is not None:
         first = np.where(timeline.changed, timeline.date, -1).astype("int16")
         prm = timeline.params
         how = (f"the timeline's first lasting change per pixel ({prm.get('detector', '?')}, "
                f"confirmed by {prm.get('persistence', '?')} later clear epoch(s))")
-        run = SiteRun(s, source, start, end, every, epochs, result, first, how, credits,
-                      timeline, notes)
+        run = SiteRun(site, source, start, end, every, epochs, result, first, how,
+                      list(credits), timeline, notes)
         run.first_change_type = timeline.change_type
         return run
     first = _first_change(epochs, clear[0], result, method=method, min_area_m2=min_area_m2)
-    return SiteRun(s, source, start, end, every, epochs, result, first,
-                   "first epoch differing from the first clear epoch (no persistence check)",
-                   credits, None, notes)
+    how = (f"the two-date change ({result.change.method}), each pixel dated to the first "
+           "epoch that differs from the first clear epoch (no persistence check)")
+    return SiteRun(site, source, start, end, every, epochs, result, first, how, list(credits),
+                   None, notes)
 
 
-def _timeline(epochs: Sequence[Epoch], site: Site, *, min_area_m2: float
+def _timeline(epochs: Sequence[Epoch], site: Site, *, min_area_m2: float, method: str
               ) -> tuple[Any, list[str]]:
     """The site's timeline (per-pixel first lasting change, events, progress), when possible.
 
-    A series too short or too cloudy for a timeline is no error for figures and
-    animations: the reason is returned as a note and the run goes on without it.
+    It needs three clear epochs: with two, a timeline could confirm nothing and would
+    only be a second two-date comparison disagreeing with the first. A series too
+    short or too cloudy is no error for figures and animations: the reason is
+    returned as a note and every output shows the two-date result.
     """
     from sitewatch.errors import SitewatchError
     from sitewatch.pipeline.timeline import run_timeline
 
-    if len(epochs) < 3:
-        return None, [f"{len(epochs)} epochs: a timeline needs three or more, so progress is "
-                      "shown by comparison with the first clear epoch"]
+    n_clear = sum(e.raster is not None for e in epochs)
+    if n_clear < 3:
+        return None, [f"{n_clear} clear epochs of {len(epochs)}: a timeline needs three or "
+                      f"more, so the timelapse and progress show the two-date change "
+                      f"({method}), dated by epoch"]
     try:
         tl = run_timeline(epochs, site=site, min_area_m2=min_area_m2)
     except SitewatchError as err:
         log.info("no timeline: %s", err)
-        return None, [f"no timeline ({err}); progress is shown by comparison with the first "
-                      "clear epoch"]
+        return None, [f"no timeline ({err}); the timelapse and progress show the two-date "
+                      f"change ({method}), dated by epoch"]
     return tl, list(tl.notes)
 
 
@@ -189,37 +272,83 @@ def write_site_outputs(run: SiteRun, out_dir: str | os.PathLike[str], *,
                        view: str = "true", overlay: str = "outline", figure: bool = True,
                        animate: bool = True, report: bool = True,
                        command: Sequence[str] | None = None) -> dict[str, Path]:
-    """Figures, timelapse, tables and the report of a site run, each with its provenance."""
-    from sitewatch.pipeline.outputs import write_change_outputs
+    """Figures, timelapse, tables and the report of a site run, each with its provenance.
+
+    ``summary.json`` is written last: the run's results, what produced each layer
+    (:meth:`SiteRun.layers`), the reconciliation of the two-date result with the
+    timeline when there is one, and the run's notes (what was skipped and why).
+    """
+    from sitewatch.pipeline.outputs import write_change_outputs, write_summary
 
     out = Path(out_dir)
     paths = write_change_outputs(run.result, out, figure=figure,
                                  command=list(command) if command is not None else None,
                                  formats=formats, preset=preset, view=view, overlay=overlay,
-                                 extra_credit="; ".join(run.credits))
+                                 extra_credit="; ".join(run.credits), summary=False)
     if animate:
-        paths.update(_timelapse(run, out, view=view, command=command))
+        paths.update(write_site_timelapse(run, out, view=view, command=command))
+        if "timelapse_mp4" not in paths:
+            run.notes.append(_mp4_note())
     if report:
         assets = {k: paths[p].read_bytes() for k, p in (("before_after", "figure_web"),
                                                          ("timelapse", "timelapse"))
                   if p in paths}
         paths["report"] = write_report(run, out / "report.html", command=command,
                                        assets=assets)
+    extra: dict[str, Any] = {"layers": run.layers(), "notes": list(run.notes)}
+    if run.timeline is not None:
+        extra["reconciliation"] = {k: round(v, 1) for k, v in (run.reconcile() or {}).items()}
+    paths["summary"] = write_summary(run.result, out, paths, command=command, extra=extra)
     return paths
 
 
-def _timelapse(run: SiteRun, out: Path, *, view: str = "true",
-               command: Sequence[str] | None = None) -> dict[str, Path]:
+def _mp4_note() -> str:
+    """Why the MP4 was skipped, in one line."""
+    from sitewatch.annotate.animation import find_ffmpeg
+
+    if find_ffmpeg() is None:
+        return ("MP4 skipped: no ffmpeg encoder found (pip install imageio-ffmpeg, or "
+                "'sitewatch[video]'; `make demo` installs it); the GIF has the same frames")
+    return "MP4 skipped: ffmpeg failed (the log says why); the GIF has the same frames"
+
+
+def write_site_timelapse(run: SiteRun, out_dir: str | os.PathLike[str], *, view: str = "true",
+                         overlay: bool = True, width_px: int = 800, mp4: bool = True,
+                         command: Sequence[str] | None = None) -> dict[str, Path]:
+    """The run's timelapse (GIF, MP4 when an encoder exists) with its provenance.
+
+    The overlay shows the layer :meth:`SiteRun.layers` names for it (the timeline's
+    lasting change, else the two-date result), and its sidecar names that detector.
+    """
     from sitewatch.pipeline.outputs import write_timelapse
 
+    layer = run.layers()["timelapse"]
     ch = run.result.change
-    return write_timelapse(run.rasters, out, labels=run.labels, first_change=run.first_change,
-                           change_type=run.frame_types, view=view, title=run.site.name,
-                           credits=run.credits, site=run.site, scenes=run.scenes,
-                           detector={"method": ch.method, "params": ch.params,
-                                     "threshold": ch.threshold,
-                                     "first_change": run.first_change_method},
-                           command=command)
+    detector: dict[str, Any] = {"method": layer["detector"], "layer": layer["shows"],
+                                "measures": layer["measures"],
+                                "first_change": run.first_change_method}
+    if run.timeline is not None:
+        detector["params"] = run.timeline.params
+    else:
+        detector.update(params=ch.params, threshold=ch.threshold,
+                        min_area_m2=run.result.min_area_m2,
+                        changed_area_m2=round(run.result.changed_area_m2, 1),
+                        regions=len(run.result.regions))
+    return write_timelapse(run.rasters, Path(out_dir), labels=run.labels,
+                           first_change=run.first_change if overlay else None,
+                           change_type=run.frame_types if overlay else None, view=view,
+                           title=run.site.name, credits=run.credits, site=run.site,
+                           scenes=run.scenes, detector=detector, command=command,
+                           method=_overlay_note(run) if overlay else "", mp4=mp4,
+                           width_px=width_px)
+
+
+def _overlay_note(run: SiteRun) -> str:
+    """The timelapse's credit note: which layer its overlay shows, by which detector."""
+    layer = run.layers()["timelapse"]
+    what = "lasting change (timeline)" if layer["shows"] == "timeline" else \
+        "the two-date change"
+    return f"overlay: {what}, {layer['detector']}"
 
 
 def _progress_rows(run: SiteRun) -> list[list[Any]]:
@@ -244,27 +373,35 @@ def build_report(run: SiteRun, *, command: Sequence[str] | None = None,
     """
     assets = assets or {}
     from sitewatch.annotate.animation import encode_gif, render_frames
-    from sitewatch.annotate.figures import change_figure, figure_bytes, show_raster
-    from sitewatch.annotate.overlay import change_label
+    from sitewatch.annotate.figures import (
+        change_figure,
+        figure_bytes,
+        figure_subtitle,
+        show_raster,
+    )
     from sitewatch.annotate.provenance import result_provenance
     from sitewatch.annotate.report_html import Image, ReportPage, Section, Table, render_report
     from sitewatch.annotate.style import format_area
     from sitewatch.annotate.views import prepare_view
+    from sitewatch.detectors.composition import composition_text, region_title
 
     res = run.result
     ch = res.change
+    layers = run.layers()
     sections: list[Section] = []
     ba = assets.get("before_after") or figure_bytes(change_figure(res, preset=preset,
                                                                    credits=run.credits))
     sections.append(Section("Before and after", id="before-after", images=[Image(
-        ba, caption=f"True colour, one stretch for both dates; detected change "
-        f"outlined ({ch.method}).", id="fig-before-after")]))
+        ba, caption=f"True colour, one stretch for both dates. {figure_subtitle(res)}: the "
+        f"two-date comparison ({ch.method}).", id="fig-before-after")]))
     fig_fc = change_figure(res, preset=preset, credits=run.credits, view="false",
                            inset=False, callouts=0,
                            title=f"{run.site.name}: false colour infrared")
     sections[-1].images.append(Image(figure_bytes(fig_fc), caption="False colour infrared "
                                      "(B08, B04, B03): vegetation red, built surfaces grey-blue.",
                                      id="fig-false-colour"))
+    if run.timeline is not None:
+        sections.append(_two_measures_section(run))
     # swipe pair: the two dates, same stretch, no furniture
     pv = prepare_view([res.before, res.after], "true")
     pair = []
@@ -277,24 +414,32 @@ def build_report(run: SiteRun, *, command: Sequence[str] | None = None,
                             text="The same two dates under the same stretch."))
     gif = assets.get("timelapse") or encode_gif(render_frames(
         run.rasters, labels=run.labels, first_change=run.first_change,
-        change_type=run.frame_types, title=run.site.name, credits=run.credits, width_px=640))
+        change_type=run.frame_types, title=run.site.name, credits=run.credits, width_px=640,
+        method=_overlay_note(run)))
     sections.append(Section("Timelapse", id="timelapse", images=[Image(
         gif, mime="image/gif", caption=f"{len(run.epochs)} epochs ({run.every}); "
-        "changes shown from the epoch they first appear.", id="fig-timelapse")]))
+        f"{_overlay_note(run)}, each change shown from the epoch it first appears.",
+        id="fig-timelapse")]))
     sections.append(_progress_section(run))
     if run.timeline is not None:
         sections.append(_events_section(run))
     sections.append(Section("Largest changes", id="regions", table=Table(
-        ["#", "type", "area m²", "lon", "lat"],
-        [[r.id, change_label(r.change_type), round(r.area_m2), f"{r.centroid_lonlat[0]:.5f}",
-          f"{r.centroid_lonlat[1]:.5f}"] for r in res.regions[:15]],
-        caption=f"{len(res.regions)} regions of at least {res.min_area_m2:g} m²; largest 15")))
+        ["#", "change", "composition", "area m²", "lon", "lat"],
+        [[r.id, region_title(r.composition) if r.composition else r.name,
+          composition_text(r.composition) if r.composition else "", round(r.area_m2),
+          f"{r.centroid_lonlat[0]:.5f}", f"{r.centroid_lonlat[1]:.5f}"]
+         for r in res.regions[:15]],
+        caption=f"{len(res.regions)} regions of at least {res.min_area_m2:g} m² "
+                f"({format_area(res.changed_area_m2)} in all, the two-date comparison, "
+                f"{ch.method}); largest 15. A region is named by the type covering more "
+                "than half of it, otherwise by its composition.")))
     sections.append(Section("Scenes used", id="scenes", table=Table(
         ["epoch", "scene id", "date", "source", "processing baseline", "cloud %"],
         [[e.label, s.id, s.date, s.source, s.processing_baseline or "", s.cloud_cover]
          for e in run.epochs for s in e.scenes])))
     prov = result_provenance(res, command=command, credits=run.credits, epochs=run.labels,
-                             scenes=run.scenes)
+                             scenes=run.scenes, layers=layers,
+                             reconciliation=run.reconcile())
     sections.append(Section("Provenance", id="provenance", json_data=prov,
                             text="Everything needed to trace each number to its scenes."))
     m = res.metrics or {}
@@ -303,9 +448,17 @@ def build_report(run: SiteRun, *, command: Sequence[str] | None = None,
              ("Source", run.source),
              ("Detected change", f"{format_area(res.changed_area_m2)} in {len(res.regions)} "
                                  f"regions between {', '.join(res.before.dates)} and "
-                                 f"{', '.join(res.after.dates)}"),
+                                 f"{', '.join(res.after.dates)} (two-date comparison)"),
              ("Detector", f"{ch.method}" + (f", threshold {ch.threshold:.3g}"
                                             if ch.threshold is not None else ""))]
+    if run.timeline is not None:
+        tl = run.timeline
+        facts.append(("Lasting change", f"{format_area(tl.changed_area_m2)} in "
+                                        f"{len(tl.events)} events over {len(run.epochs)} "
+                                        f"epochs (timeline, {layers['timeline']['detector']}); "
+                                        "see Two measures of change"))
+    if run.notes:
+        facts.append(("Notes", " ".join(run.notes)))
     if m.get("f1") is not None:
         facts.append(("Accuracy vs reference", f"precision {m['precision']:.2f}, recall "
                                                f"{m['recall']:.2f}, F1 {m['f1']:.2f}"))
@@ -317,6 +470,35 @@ def build_report(run: SiteRun, *, command: Sequence[str] | None = None,
                 f"Made with sitewatch {__version__} on "
                 f"{_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}."])
     return render_report(page)
+
+
+def _two_measures_section(run: SiteRun) -> Any:
+    """What the two-date result and the timeline each measure, and where they agree."""
+    from sitewatch.annotate.report_html import Section, Table
+    from sitewatch.annotate.style import format_area
+
+    layers, rec = run.layers(), run.reconcile()
+    assert rec is not None
+    two, tl = layers["change"], layers["timeline"]
+    text = (f"The before/after figure, the regions table, changes.geojson, changes.csv and "
+            f"summary.json measure the {two['measures']} ({two['detector']}): "
+            f"{format_area(rec['two_date_m2'])}. The timelapse, the progress chart and the "
+            f"events measure the {tl['measures']} ({tl['detector']}; a change must be "
+            f"confirmed by {tl.get('persistence', '?')} later clear epoch(s)): "
+            f"{format_area(rec['timeline_m2'])}. Both find {format_area(rec['both_m2'])}; "
+            f"{format_area(rec['two_date_only_m2'])} is only in the two-date comparison "
+            "(changes the timeline did not confirm as lasting, set aside as transient, or "
+            f"sees as pending), {format_area(rec['timeline_only_m2'])} only in the timeline "
+            "(lasting changes the two-date detector did not flag, or that reverted by the "
+            "last epoch).")
+    rows = [["two-date comparison", two["detector"], round(rec["two_date_m2"]),
+             round(rec["two_date_only_m2"])],
+            ["timeline", tl["detector"], round(rec["timeline_m2"]),
+             round(rec["timeline_only_m2"])],
+            ["both", "", round(rec["both_m2"]), ""]]
+    return Section("Two measures of change", id="two-measures", text=text, table=Table(
+        ["layer", "detector", "changed m²", "found only here m²"], rows,
+        caption="Areas in m² on the same grid; see the provenance for each layer."))
 
 
 def _progress_section(run: SiteRun) -> Any:
@@ -379,9 +561,8 @@ def write_report(run: SiteRun, path: str | os.PathLike[str], *,
                  command: Sequence[str] | None = None,
                  assets: dict[str, bytes] | None = None) -> Path:
     """Write :func:`build_report` atomically to ``path``."""
-    from sitewatch.atomic import atomic_write_text
+    from sitewatch.outdir import write_output_file
 
-    path = Path(path)
-    atomic_write_text(build_report(run, command=command, assets=assets), path)
+    path = write_output_file(build_report(run, command=command, assets=assets), path)
     log.info("wrote %s", path)
     return path

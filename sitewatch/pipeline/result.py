@@ -82,11 +82,26 @@ class ChangeResult:
                       provenance=prov)
 
     def area_by_type(self) -> dict[str, float]:
-        """Changed area in m² per change type slug."""
-        out: dict[str, float] = {}
+        """Changed area in m² per pixel change type slug (sums to :attr:`changed_area_m2`).
+
+        Pixels without a type (a detector that does not type) count as ``other``.
+        """
+        from sitewatch.detectors.composition import composition, type_areas
+
+        mask = self.change.mask
+        types = self.change.change_type if self.change.change_type is not None else \
+            np.zeros(mask.shape, "uint8")
+        codes = np.where(mask, np.where(types > 0, types, int(ChangeType.OTHER)), 0)
+        area = type_areas(mask.astype("int32"), codes, 1,
+                          pixel_area=self.before.pixel_area_m2())[1]
+        return {ChangeType(c).slug: float(area[c]) for c in composition(area)}
+
+    def regions_by_class(self) -> dict[str, int]:
+        """Number of regions per region class slug (dominant type, or ``mixed``)."""
+        out: dict[str, int] = {}
         for r in self.regions:
             k = ChangeType(r.change_type).slug
-            out[k] = out.get(k, 0.0) + r.area_m2
+            out[k] = out.get(k, 0) + 1
         return out
 
     def _repr_html_(self) -> str:
@@ -125,6 +140,7 @@ class ChangeResult:
                 "changed_pixels": self.change.change_count,
                 "regions": len(self.regions),
                 "area_by_type_m2": {k: round(v, 1) for k, v in self.area_by_type().items()},
+                "regions_by_class": self.regions_by_class(),
                 "largest_regions": [r.properties() for r in self.regions[:5]],
             },
             "metrics": self.metrics,

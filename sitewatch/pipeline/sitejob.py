@@ -47,14 +47,15 @@ from sitewatch._version import __version__
 from sitewatch.atomic import atomic_write_text
 from sitewatch.bands import S2_LAND_BANDS
 from sitewatch.detectors.registry import DEFAULT_DETECTOR, get_detector
-from sitewatch.errors import NoClearSceneError, SitewatchError
+from sitewatch.errors import NoClearSceneError, OutputFolderError, SitewatchError
 from sitewatch.imagery.epochs import build_epochs
 from sitewatch.imagery.sources import get_source
 from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2, detect_change
 from sitewatch.pipeline.outputs import write_change_outputs
 from sitewatch.pipeline.watchlist import WatchSite
 
-__all__ = ["SiteOutcome", "run_watch_site", "site_status", "MARKER", "WORK_DIR"]
+__all__ = ["SiteOutcome", "run_watch_site", "site_status", "is_site_folder", "MARKER",
+           "WORK_DIR"]
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,17 @@ class SiteOutcome:
 def _read_marker(folder: Path) -> dict[str, Any] | None:
     try:
         return dict(json.loads((folder / MARKER).read_text(encoding="utf-8")))
-    except (OSError, ValueError):
+    except (OSError, ValueError, TypeError):
         return None
+
+
+def is_site_folder(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` is a site's folder written by ``sitewatch watch`` (its marker)."""
+    path = Path(folder)
+    if path.is_symlink() or not path.is_dir():
+        return False
+    marker = _read_marker(path)
+    return marker is not None and {"id", "fingerprint", "sitewatch_version"} <= set(marker)
 
 
 def site_status(spec: WatchSite, out_root: str | os.PathLike[str]) -> SiteOutcome | None:
@@ -157,6 +167,10 @@ def _process(spec: WatchSite, work: Path) -> dict[str, Any]:
 
 def _move_into_place(work: Path, final: Path, trash_root: Path) -> None:
     trash = None
+    if (final.exists() or final.is_symlink()) and not is_site_folder(final):
+        raise OutputFolderError(f"{final} exists and is not a site folder sitewatch wrote: "
+                                "sitewatch never replaces your files; move it away or use "
+                                "another --out")
     if final.exists():
         trash = trash_root / f"{final.name}.old.{uuid.uuid4().hex[:8]}"
         os.replace(final, trash)

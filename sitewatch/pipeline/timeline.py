@@ -38,6 +38,7 @@ from sitewatch.aoi.catalogue import site_from_feature
 from sitewatch.aoi.grid import Grid
 from sitewatch.aoi.site import Site
 from sitewatch.attribution import copernicus_attribution
+from sitewatch.detectors.composition import composition_slugs
 from sitewatch.detectors.polygons import Region
 from sitewatch.detectors.postprocess import minimum_mapping_unit
 from sitewatch.detectors.registry import get_detector
@@ -242,6 +243,7 @@ class TimelineResult:
                 "last_seen_unchanged": after.label if after else None,
                 "window_start": after.start if after else self.epochs[0].start,
                 "window_end": e.end, "change_type": ct.slug, "change_type_label": ct.label,
+                "name": r.name, "composition": composition_slugs(r.composition),
                 "area_m2": round(r.area_m2, 1), "pixels": r.pixels,
                 "centroid_lon": round(r.centroid_lonlat[0], 6),
                 "centroid_lat": round(r.centroid_lonlat[1], 6),

@@ -56,6 +56,7 @@ from sitewatch.aoi.parse import validate_geometry
 from sitewatch.aoi.site import Site
 from sitewatch.errors import ConfigError, SitewatchError
 from sitewatch.imagery.epochs import CADENCES
+from sitewatch.pipeline.change import MIN_AREA
 from sitewatch.raster import iso_date
 
 __all__ = ["WatchSite", "Watchlist", "read_watchlist", "parse_watchlist", "SITE_KEYS",
@@ -245,9 +246,10 @@ def _site_entry(i: int, entry: Any, defaults: Mapping[str, Any], origin: str,
         raise ConfigError(f"{where}: formats must be a list of {', '.join(_FORMATS)} "
                           "(or [] for no figure)")
     try:
-        min_area = None if merged.get("min_area_m2") is None else float(merged["min_area_m2"])
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: min_area_m2 must be a number of m²") from None
+        min_area = None if merged.get("min_area_m2") is None \
+            else float(MIN_AREA.coerce(merged["min_area_m2"]))
+    except ConfigError as err:  # the declared parameter's check: a finite number >= 0 m²
+        raise ConfigError(f"{where}: {err}") from None
     return WatchSite(id=sid, site=site, source=str(merged["source"]), start=start, end=end,
                      every=every, source_options=_resolve_paths(options, base),
                      method=str(merged["method"]) if merged.get("method") else None,

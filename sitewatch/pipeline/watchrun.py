@@ -34,6 +34,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import time
@@ -44,8 +45,15 @@ from pathlib import Path
 from typing import Any
 
 from sitewatch.atomic import atomic_write_text
-from sitewatch.errors import ConfigError
-from sitewatch.pipeline.sitejob import WORK_DIR, SiteOutcome, run_watch_site, site_status
+from sitewatch.errors import ConfigError, OutputFolderError
+from sitewatch.outdir import fresh_folder
+from sitewatch.pipeline.sitejob import (
+    WORK_DIR,
+    SiteOutcome,
+    is_site_folder,
+    run_watch_site,
+    site_status,
+)
 from sitewatch.pipeline.watchlist import Watchlist, WatchSite
 
 __all__ = ["WatchReport", "run_watchlist", "DEFAULT_WORKERS", "LOCK_FILE"]
@@ -163,6 +171,40 @@ def _run_lock(out: Path) -> Iterator[None]:
         lock.unlink(missing_ok=True)
 
 
+#: Names of a site's work folder (``<id>.<hex>``) and of a replaced one on its way out.
+_WORK_ENTRY = re.compile(r"^[a-z0-9][a-z0-9_-]*(?:\.old)?\.[0-9a-f]{8}$")
+
+
+def _is_ours(entry: Path) -> bool:
+    """Whether an entry of a watch output folder was written by ``sitewatch watch``."""
+    name = entry.name
+    if name == LOCK_FILE:
+        return True
+    if name == WORK_DIR:
+        return entry.is_dir() and not entry.is_symlink() and \
+            all(_WORK_ENTRY.match(p.name) for p in entry.iterdir())
+    if name in ("watch_summary.json", "watch_summary.csv"):
+        try:
+            head = entry.read_text(encoding="utf-8")[:4096]
+        except (OSError, UnicodeDecodeError):
+            return False
+        return ('"counts"' in head and '"sites"' in head) if name.endswith(".json") \
+            else head.startswith("id,status")
+    return is_site_folder(entry)
+
+
+def _check_folder(out: Path) -> None:
+    """Refuse an output folder holding anything ``sitewatch watch`` did not write."""
+    foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir()
+                     if not _is_ours(p))
+    if foreign:
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise OutputFolderError(
+            f"{out} holds files sitewatch did not write ({', '.join(foreign[:3])}{more}): "
+            "`sitewatch watch` keeps one folder per site there and never touches your files; "
+            f"choose a fresh folder, e.g. --out {fresh_folder(out / 'sitewatch-watch', 'watch')}")
+
+
 def _run_serial(todo: list[WatchSite], out: Path, force: bool,
                 done: OutcomeCallback) -> None:
     for spec in todo:
@@ -237,7 +279,11 @@ def run_watchlist(watchlist: Watchlist, out_dir: str | os.PathLike[str], *,
     if workers < 0:
         raise ConfigError(f"--workers {workers}: give 1 or more (0 runs without dask)")
     out = Path(out_dir).expanduser().resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputFolderError(f"cannot create {out} ({err.strerror or err}): choose a "
+                                "folder you can write") from err
     started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     results: dict[str, SiteOutcome] = {}
@@ -248,6 +294,7 @@ def run_watchlist(watchlist: Watchlist, out_dir: str | os.PathLike[str], *,
             on_outcome(o)
 
     with _run_lock(out):
+        _check_folder(out)
         stale = out / WORK_DIR
         if stale.is_dir():  # half-built sites of a run that was killed: never published
             log.info("removing the unfinished work of an earlier run in %s", stale)

@@ -9,6 +9,7 @@ from PIL import Image
 
 from sitewatch.annotate.provenance import sidecar_path
 from sitewatch.cli.main import cli
+from sitewatch.outdir import MANIFEST
 
 
 def run(*args):
@@ -26,9 +27,10 @@ def test_figure_command_writes_formats_with_provenance(tmp_path):
     r = run("figure", "cupertino-apple-park", "--format", "png,svg", "--preset", "web",
             "--view", "false", "--overlay", "fill", "--out", str(out))
     assert r.exit_code == 0, r.output
-    names = sorted(p.name for p in out.iterdir())
+    names = sorted(p.name for p in out.iterdir() if p.name != MANIFEST)
     assert names == ["before_after.png", "before_after.provenance.json", "before_after.svg",
                      "before_after_web.png", "before_after_web.provenance.json"]
+    assert sorted(json.loads((out / MANIFEST).read_text())["files"]) == names
     with Image.open(out / "before_after.png") as im:
         assert im.size[0] == 1200
     prov = _sidecar(out / "before_after.svg")

@@ -17,11 +17,13 @@ from sitewatch.types import ChangeType
 def test_evaluate_oscd_writes_masks_and_pooled_metrics(sample_oscd, tmp_path):
     out = tmp_path / "scores"
     r = CliRunner().invoke(cli, ["evaluate", "oscd", str(sample_oscd), "--method", "cva",
-                                 "--out", str(out), "-p", "far=0.05"])
+                                 "--out", str(out), "-p", "threshold=far", "-p", "far=0.05"])
     assert r.exit_code == 0, r.output
     assert "pooled" in r.output and "CC BY-NC-SA" in r.output
     m = json.loads((out / "metrics.json").read_text())
-    assert list(m["cities"]) == ["cupertino"] and m["params"] == {"far": 0.05}
+    assert list(m["cities"]) == ["cupertino"]
+    assert m["params"] == {"threshold": "far", "far": 0.05, "bulk": 0.8,  # every one in effect
+                           "null_family": "empirical", "normalize": False}
     city, pooled = m["cities"]["cupertino"], m["pooled"]
     assert pooled["tp"] == city["tp"] and pooled["fp"] == city["fp"]
     assert 0 < pooled["f1"] < 1 and "Daudt" in m["labels"]
@@ -49,7 +51,7 @@ def test_detectors_lists_every_method_with_help():
     r = CliRunner().invoke(cli, ["detectors", "irmad"])
     assert "Nielsen" in r.output and "far = 0.01" in r.output and ">>>" not in r.output
     r = CliRunner().invoke(cli, ["detectors", "nope"])
-    assert r.exit_code == 1 and "unknown detector 'nope'" in r.output
+    assert r.exit_code == 2 and "unknown detector 'nope'" in r.output
 
 
 def test_detect_on_the_sample_writes_typed_regions(tmp_path):

@@ -76,7 +76,8 @@ def test_partials_merge_in_any_order():
 
 
 def test_unknown_parameter_is_a_clear_error():
-    with pytest.raises(DetectorError, match="has no parameter farr"):
+    with pytest.raises(DetectorError, match=r"cva has no parameter 'farr' \(did you mean "
+                                            r"far\?\): its parameters are threshold, far"):
         get_detector("cva").create(farr=0.1)
-    with pytest.raises(DetectorError, match="false-alarm rate"):
+    with pytest.raises(DetectorError, match=r"irmad: far must be a number in \(0, 1\), got 2"):
         get_detector("irmad").create(far=2)

@@ -83,16 +83,17 @@ def test_429_on_cog_is_retried(server: FakeServer, test_site: Site, tmp_path: Pa
 
 
 def test_429_retry_after_is_honoured_for_cog_reads(server: FakeServer, test_site: Site) -> None:
-    """GDAL retries 429 on its own schedule; past those, sitewatch waits what the server asks."""
+    """GDAL ignores Retry-After, so it leaves 429s to sitewatch, which waits what the server
+    asks before every retry of an image read (issue 16: not only after GDAL's own tries)."""
     src = make_source("earth-search", server)
     waits: list[float] = []
     src.reader._sleep = waits.append  # type: ignore[attr-defined]
     scene = src.search(test_site, "2021-10-15", "2021-10-15")[0]
     server.set_faults([{"path": B04, "status": 429, "times": 4,
-                        "headers": {"Retry-After": "7"}}])  # GDAL's 3 tries + our HEAD
+                        "headers": {"Retry-After": "7"}}])  # two reads, each + our HEAD
     r = src.load(scene, test_site.grid(), ["B04"])
     assert r.band_names == ("B04",)
-    assert waits == [7.0]
+    assert waits == [7.0, 7.0]  # one wait as asked after each refused read, none shorter
     statuses = [(e["method"], e["status"]) for e in requests_to(server, B04)]
     assert statuses[:4] == [("HEAD", 429)] * 4 and ("GET", 206) in statuses
 

@@ -158,7 +158,7 @@ def test_bad_options_are_one_line_errors(args: list[str], message: str, test_sit
                                          tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["fetch", bbox(test_site), "--from", "2022-03-01", "--to",
                                    "2022-03-31", "-o", str(tmp_path / "o"), *args])
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # a usage error: the command line is wrong, nothing ran
     assert message in res.stderr and "Traceback" not in res.output
 
 
@@ -189,6 +189,9 @@ def test_credentials_never_reach_logs_caches_or_outputs(
     issued = server.issued_secrets()
     assert issued, "the fake issued no token: the test would prove nothing"
     secrets = [secret, *issued]
+    if source == "cdse":  # the OAuth client id too (issue 16: two library debug lines had it)
+        assert "client_id" in caplog.text, "no OAuth debug line: the test would prove nothing"
+        secrets.append("client-xyz-id")
     texts = {"logs": caplog.text, "stdout": res.stdout,  # type: ignore[attr-defined]
              "stderr": res.stderr}  # type: ignore[attr-defined]
     for folder in (out, cache_dir):

@@ -79,7 +79,8 @@ def _regions_equal(mem_regions, geojson_path):
 
 @pytest.mark.parametrize("method, params, block_rows, threads, min_area", [
     ("cva", {}, 37, 2, 200.0),                  # one histogram pass, many regions cut by edges
-    ("cva", {"far": 0.05}, 128, 1, 0.0),        # no minimum mapping unit, one thread
+    ("cva", {"threshold": "far", "far": 0.05}, 128, 1, 0.0),  # no minimum mapping unit,
+                                                              # one thread
     ("cnn", {}, 64, 2, 200.0),                  # halo of 32 rows, offsets aligned to 4
     ("irmad", {}, 100, 2, 200.0),               # iterated fit passes (float64 sums)
     ("pcakmeans", {}, 48, 2, 200.0),            # halo 5, offsets aligned to 5
@@ -175,7 +176,8 @@ def test_cli_detect_files(pair_files, tmp_path):
     _, before, after = pair_files
     out = tmp_path / "o"
     r = CliRunner().invoke(cli, ["detect-files", str(before), str(after), "--out", str(out),
-                                 "--block-rows", "100", "-p", "far=0.05", "--method", "cva"])
+                                 "--block-rows", "100", "-p", "threshold=far", "-p", "far=0.05",
+                                 "--method", "cva"])
     assert r.exit_code == 0, r.output
     assert "regions" in r.stdout and "Contains modified Copernicus Sentinel data" in r.stdout
     s = json.loads((out / "summary.json").read_text())
@@ -184,4 +186,4 @@ def test_cli_detect_files(pair_files, tmp_path):
     assert r.exit_code == 1 and "--overwrite" in r.stderr
     r = CliRunner().invoke(cli, ["detect-files", str(before), str(after), "--out",
                                  str(tmp_path / "p"), "-p", "nonsense=1", "--method", "cva"])
-    assert r.exit_code == 1 and "no parameter nonsense" in r.stderr
+    assert r.exit_code == 2 and "cva has no parameter 'nonsense'" in r.stderr

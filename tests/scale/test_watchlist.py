@@ -172,7 +172,7 @@ def test_cli_serial_run_table_and_exit_codes(tmp_path):
     path.write_text(json.dumps({"defaults": BASE, "sites": [
         {"id": "park", "bbox": BOX}, {"id": "x", "bbox": BOX, "method": "nonesuch"}]}))
     r = CliRunner().invoke(cli, ["watch", str(path), "--workers", "0", "--out", str(out)])
-    assert r.exit_code == 2 and "unknown detector 'nonesuch'" in r.stdout
+    assert r.exit_code == 3 and "unknown detector 'nonesuch'" in r.stdout  # partial failure
     r = CliRunner().invoke(cli, ["watch", str(path), "--scheduler", "tcp://127.0.0.1:1",
                                  "--workers", "2"])
     assert r.exit_code == 2 and "give one or the other" in r.output

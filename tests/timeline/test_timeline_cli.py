@@ -84,15 +84,15 @@ def test_timeline_from_a_fetch_output_folder(tmp_path: Path, local_folder):
     assert summ["site"]["id"].startswith("bbox")
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["timeline", "cupertino-apple-park"], "give SITE, --from and --to"),
+@pytest.mark.parametrize(("args", "message", "code"), [
+    (["timeline", "cupertino-apple-park"], "give SITE, --from and --to", 2),
     (["timeline", "cupertino-apple-park", "--from", "2015-01-01", "--to", "2018-12-31",
-      "--source", "local"], "--source local needs the folder"),
+      "--source", "local"], "--source local needs the folder", 2),
     (["timeline", "cupertino-apple-park", "--from", "2015-01-01", "--to", "2018-12-31",
-      "--every", "fortnight"], "--every 'fortnight'"),
-    (["timeline", "--epochs", "/nonexistent/folder"], "holds no epochs.json"),
+      "--every", "fortnight"], "--every 'fortnight'", 2),
+    (["timeline", "--epochs", "/nonexistent/folder"], "holds no epochs.json", 1),
 ])
-def test_user_errors_get_one_line(tmp_path: Path, args: list[str], message: str):
+def test_user_errors_get_one_line(tmp_path: Path, args: list[str], message: str, code: int):
     r = invoke([*args, "--out", str(tmp_path / "o")])
-    assert r.exit_code == 1
+    assert r.exit_code == code  # 2: the command line is wrong; 1: the input is
     assert message in r.output and "Traceback" not in r.output

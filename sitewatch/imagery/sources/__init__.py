@@ -15,9 +15,11 @@ True
 from __future__ import annotations
 
 import importlib
+import inspect
+import re
 from typing import Any
 
-from sitewatch.errors import ConfigError
+from sitewatch.errors import ConfigError, ParameterError, SitewatchError
 from sitewatch.imagery.sources.base import ImagerySource
 
 __all__ = ["ImagerySource", "available_sources", "get_source", "register_source",
@@ -32,6 +34,10 @@ _SOURCES: dict[str, str] = {
     "cdse": "sitewatch.imagery.sources.sentinelhub:CdseSource",
     "sentinelhub": "sitewatch.imagery.sources.sentinelhub:SentinelHubSource",
 }
+
+
+_NEEDS = {"path": ": the folder of its files (--endpoint PATH on the command line of "
+                  "`sitewatch fetch` and `sitewatch timeline`)"}
 
 
 def register_source(name: str, target: str) -> None:
@@ -49,8 +55,8 @@ def source_class(name: str) -> type[ImagerySource]:
     try:
         target = _SOURCES[name]
     except KeyError:
-        raise ConfigError(f"unknown source {name!r}: choose one of "
-                          f"{', '.join(_SOURCES)}") from None
+        raise ParameterError(f"unknown source {name!r}: choose one of "
+                             f"{', '.join(_SOURCES)}") from None
     module_name, _, cls_name = target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -62,5 +68,31 @@ def source_class(name: str) -> type[ImagerySource]:
 
 
 def get_source(name: str, **options: Any) -> ImagerySource:
-    """An instance of the named source, built with ``options``."""
-    return source_class(name)(**options)
+    """An instance of the named source, built with ``options``.
+
+    Examples
+    --------
+    >>> get_source("local")
+    Traceback (most recent call last):
+    ...
+    sitewatch.errors.ConfigError: source 'local' needs path: the folder of its files ...
+    """
+    cls = source_class(name)
+    try:
+        inspect.signature(cls).bind(**options)
+    except TypeError as err:
+        missing = re.findall(r"missing a required argument: '(\w+)'", str(err))
+        if missing:
+            what = _NEEDS.get(missing[0], "")
+            raise ConfigError(f"source {name!r} needs {missing[0]}{what} (see `sitewatch "
+                              "sources`)") from None
+        raise ConfigError(f"source {name!r} does not take these options ({err}): see "
+                          "`sitewatch sources`") from None
+    try:
+        return cls(**options)
+    except OSError as err:
+        if isinstance(err, SitewatchError):
+            raise
+        raise ConfigError(f"source {name!r} cannot use {err.filename or options} "
+                          f"({err.strerror or err}): check the path or address given to it "
+                          "(--endpoint)") from err

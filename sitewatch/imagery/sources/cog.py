@@ -6,11 +6,12 @@ hundred kB instead of 100+ MB. Pixels are resampled onto the site grid with
 nearest neighbour (no invented values; 20 m bands repeat on the 10 m grid, as
 Sentinel Hub's default upsampling does), through a warped VRT so any CRS works.
 
-GDAL retries 429/5xx/timeouts itself (see :mod:`sitewatch.imagery.gdal_env`),
-with its own growing delays: it does not read ``Retry-After``. Around it,
-:class:`CogReader` retries whole reads a few times (with GDAL's per-URL cache
-off, so a cut transfer is not served again from memory), waits as long as the
-server's ``Retry-After`` asks after a 429, calls a re-signing hook on HTTP 403
+GDAL retries 5xx and timeouts itself (see :mod:`sitewatch.imagery.gdal_env`),
+with its own growing delays. It does not read ``Retry-After``, so it is told not
+to retry a 429: :class:`CogReader` does, every time waiting as long as the
+server's ``Retry-After`` asks (up to ``retries`` times, as for searches). Around
+GDAL it also retries whole reads (with GDAL's per-URL cache off, so a cut
+transfer is not served again from memory), calls a re-signing hook on HTTP 403
 (expired signatures), and turns what is left into a sitewatch error that says
 what to do. Nothing partial is returned.
 
@@ -176,10 +177,11 @@ class CogReader:
         """
         forced = False
         last: tuple[str, int | None, BaseException] | None = None
-        for attempt in range(self.attempts):
+        attempt = rated = 0
+        while True:
             try:
                 url = self.resign(href, forced) if self.resign else href
-                return self._read_once(url, grid, resampling, nocache=attempt > 0)
+                return self._read_once(url, grid, resampling, nocache=attempt + rated > 0)
             except SitewatchError:
                 raise
             except RasterioError as err:
@@ -192,16 +194,24 @@ class CogReader:
                     forced = True
                     log.info("access denied to %s: signing it again", public_url(href))
                     continue
-                if kind not in _TRANSIENT or attempt == self.attempts - 1:
+                if kind == "rate":  # GDAL leaves 429s to us: wait what the server asks
+                    rated += 1
+                    if rated > max(self.http.retries, 1):
+                        break
+                    asked = self._retry_after(url)
+                    self._sleep(self.http.retry_delay * 2 ** rated if asked is None
+                                else asked)
+                    continue
+                attempt += 1
+                # GDAL retried a server error `retries` times already: one more whole read
+                limit = min(self.attempts, 2) if kind == "server" else self.attempts
+                if kind not in _TRANSIENT or attempt >= limit:
                     break
                 if kind == "timeout":  # GDAL retried the stalled request already: a hung
                     break              # server must not cost attempts x retries x timeout
-                wait = self.http.retry_delay * 2 ** (attempt + 1)
-                if kind == "rate":  # GDAL does not read Retry-After: ask the server
-                    wait = max(wait, self._retry_after(url) or 0.0)
-                self._sleep(wait)
+                self._sleep(self.http.retry_delay * 2 ** attempt)
         assert last is not None
-        raise self._error(*last, href=href, what=what)
+        raise self._error(*last, href=href, what=what, reads=attempt + rated)
 
     def _probe(self, url: str, kind: str, status: int | None) -> tuple[str, int | None]:
         """Why GDAL could not open a file: GDAL reports a stalled or refused header read
@@ -236,9 +246,9 @@ class CogReader:
         return parse_retry_after(resp.headers.get("Retry-After"))
 
     def _error(self, kind: str, status: int | None, err: BaseException, *, href: str,
-               what: str) -> SitewatchError:
+               what: str, reads: int) -> SitewatchError:
         where = f"{what} from {public_url(href)}"
-        tries = f"after {self.attempts} attempts"
+        tries = f"after {reads} attempt{'s' * (reads != 1)}"
         if kind == "rate":
             return RateLimitError(
                 f"{self.provider} keeps answering HTTP 429 Too Many Requests reading {where} "
@@ -258,12 +268,10 @@ class CogReader:
             return CredentialsError(f"access denied (HTTP {status}) reading {where}: {hint}")
         if kind == "missing":
             return FetchError(f"not found (HTTP 404): {where}; the catalogue lists a file the "
-                              "server does not have: skip the scene (--on-error skip) or try "
-                              "later")
+                              "server does not have: try later")
         if kind == "corrupt":
             return CorruptFileError(
                 f"{where} is not a readable COG {tries} (truncated or corrupt: "
-                f"{_chain(err)[:160]}); nothing was cached: try again later, or skip the scene "
-                "with --on-error skip")
+                f"{_chain(err)[:160]}); nothing was cached: try again later")
         return FetchError(f"could not read {where} {tries} ({_chain(err)[:160]}): check your "
                           "network connection and the endpoint URL")
