@@ -5,7 +5,7 @@
 Material pixels come from boxes of the OSCD images chosen by eye
 (``benchmarks/typing_library.py``: city, date, box, purity filter). A transition
 "A -> B" in a city pairs a patch of A's pixels on the first date with a patch of
-B's pixels on the second date of the same city (the real spectra of both dates,
+B's pixels on the second date of the same scene (the real spectra of both dates,
 their real atmospheres and sun angles); a patch is the ``REGION_PX`` pool pixels
 nearest to a random seed, so neighbouring, correlated pixels form a region as
 they do on the ground. Each pixel pair is typed by
@@ -28,6 +28,15 @@ vegetation          seasonal vegetation: the same
                     to be flagged (``FLAG_MIN``)
 ==================  ==================================  ===========================
 
+Both materials of a transition come from one scene. Bordeaux and Paris have no bare
+soil on their second date, so they have no demolition regions; their blocks paired with
+the other scenes' soils are reported as a diagnostic and not counted (a soil seen
+through another atmosphere, sun and season, and foreign to the place). Controls
+(soil -> soil, building -> building) show what the rules call change between two states
+of one material. A held-out check types building -> bare soil in five cities of the
+unlabelled OSCD pairs that were never used to set the rules
+(``typing_library.HELD_OUT_BOXES``).
+
 Imagery: contains modified Copernicus Sentinel data 2015-2018 (OSCD, Daudt et al.
 2018).
 """
@@ -44,8 +53,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import OSCD_ROOT, require_data, write_section  # noqa: E402
-from typing_library import BANDS, BOXES, pure_pixels  # noqa: E402
+from common import OSCD_ROOT, SHARED_DATA, require_data, write_section  # noqa: E402
+from typing_library import BANDS, BOXES, HELD_OUT_BOXES, Box, pure_pixels  # noqa: E402
 
 from sitewatch.detectors.changetype import classify_change  # noqa: E402
 from sitewatch.detectors.composition import composition, region_class  # noqa: E402
@@ -59,9 +68,11 @@ REGIONS_PER_CITY = 40   # per transition and city
 #: (reflectance), about where the two-date detectors start to flag change: typing is asked
 #: of flagged change only. A region needs more than half of its pairs flagged.
 FLAG_MIN = 0.06
-#: Cities whose dense built-up fabric has no bare soil on their second date: for demolition
-#: their first-date blocks are paired with the second-date soils of the other cities.
-DENSE_CITIES = ("bordeaux", "mumbai", "paris")
+#: A transition pairs two materials of one scene only. Where a scene has no second-date bare
+#: soil (Bordeaux, Paris), its blocks paired with the other scenes' soils are a diagnostic,
+#: reported but not counted: that soil was seen through another atmosphere, sun and season and
+#: is foreign to the place (desert sand, laterite in Paris).
+PASTED_DIAGNOSTIC = (ChangeType.DEMOLITION, "building", "soil")
 
 CLASSES: tuple[tuple[ChangeType, str], ...] = (
     (ChangeType.PAVING, "bare soil -> asphalt"),
@@ -87,17 +98,18 @@ PREDICTED = [c for c in ChangeType if c is not ChangeType.NONE]
 CONTROLS = (("soil", "soil"), ("building", "building"))
 
 
-def _pools() -> tuple[dict[tuple[str, str, int], list[tuple[np.ndarray, np.ndarray]]],
+def _pools(boxes: tuple[Box, ...] = BOXES, root: Path = OSCD_ROOT
+           ) -> tuple[dict[tuple[str, str, int], list[tuple[np.ndarray, np.ndarray]]],
                       dict[str, tuple[np.ndarray, np.ndarray]], dict[str, tuple[str, str]]]:
     """Pure pixels per (city, material, date): [(positions (K, 2), spectra (B, K)) per box]."""
-    cities = sorted({b.city for b in BOXES})
+    cities = sorted({b.city for b in boxes})
     images, dates = {}, {}
     for c in cities:
-        before, after = read_oscd_pair(OSCD_ROOT, c, bands=BANDS)
+        before, after = read_oscd_pair(root, c, bands=BANDS)
         images[c] = (before.data, after.data)
         dates[c] = (before.dates[0], after.dates[0])
     pools: dict[tuple[str, str, int], list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
-    for b in BOXES:
+    for b in boxes:
         (r0, r1), (c0, c1) = b.rows, b.cols
         rr, cc = np.mgrid[r0:r1, c0:c1]
         pos = np.stack([rr.ravel(), cc.ravel()], axis=1)
@@ -151,14 +163,54 @@ def _flagged(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndar
     """The pairs a detector would flag, or None when they are not most of the patch."""
     n = min(before.shape[1], after.shape[1])  # a small pool gives a smaller patch
     before, after = before[:, :n], after[:, :n]
-    keep = np.linalg.norm(after - before, axis=0) >= FLAG_MIN
+    # the spectral bands only (a caller may carry more rows, as bench_typing_routes.py does)
+    keep = np.linalg.norm(after[:len(BANDS)] - before[:len(BANDS)], axis=0) >= FLAG_MIN
     if keep.sum() * 2 <= n:
         return None
     return before[:, keep], after[:, keep]
 
 
+def _draws(rng: np.random.Generator, src: list[tuple[np.ndarray, np.ndarray]],
+           dst: list[tuple[np.ndarray, np.ndarray]], n: int
+           ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """n regions pairing a patch of ``src`` with one of ``dst``, as a detector flags them."""
+    out = []
+    for _ in range(n):
+        for _try in range(10):  # patches a detector would not flag are redrawn
+            got = _flagged(_patch(rng, src, REGION_PX), _patch(rng, dst, REGION_PX))
+            if got is not None:
+                out.append(got)
+                break
+    return out
+
+
 def _type(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return classify_change(before[:, None, :], after[:, None, :], BANDS)[0]
+
+
+UNLABELLED_ROOT = SHARED_DATA / "oscd-unlabelled"
+#: The held-out check: building -> bare soil (demolition) and the controls, per city.
+HELD_OUT_PAIRS = (("building", "soil"), ("soil", "soil"), ("building", "building"))
+
+
+def _held_out() -> dict[str, dict[str, dict[ChangeType, int]]]:
+    """Region names of the held-out cities' transitions: {pair: {city: {name: count}}}."""
+    if not UNLABELLED_ROOT.exists():
+        return {}
+    rng = np.random.default_rng(SEED + 1)  # its own draw: the counted regions do not move
+    pools, _images, _dates = _pools(HELD_OUT_BOXES, UNLABELLED_ROOT)
+    out: dict[str, dict[str, dict[ChangeType, int]]] = {}
+    for a_mat, b_mat in HELD_OUT_PAIRS:
+        per_city = out.setdefault(f"{a_mat} -> {b_mat}", {})
+        for c in sorted({b.city for b in HELD_OUT_BOXES}):
+            src, dst = pools.get((c, a_mat, 1)), pools.get((c, b_mat, 2))
+            if not src or not dst:
+                continue
+            tally = per_city.setdefault(c, dict.fromkeys(PREDICTED, 0))
+            for b, a in _draws(rng, src, dst, REGIONS_PER_CITY):
+                tally[region_class(composition(np.bincount(_type(b, a),
+                                                           minlength=len(ChangeType))))] += 1
+    return out
 
 
 def run() -> tuple[dict[str, object], list[dict[str, object]]]:
@@ -176,32 +228,36 @@ def run() -> tuple[dict[str, object], list[dict[str, object]]]:
         for a_mat, b_mat in TRANSITIONS[cls]:
             for c in cities:
                 src, dst = pools.get((c, a_mat, 1)), pools.get((c, b_mat, 2))
-                pair = f"{a_mat} -> {b_mat}"
-                if src and not dst and cls is ChangeType.DEMOLITION and c in DENSE_CITIES:
-                    dst = [p for k, v in pools.items() if k[1:] == (b_mat, 2) for p in v]
-                    pair += " (soil of the other cities)"
                 if not src or not dst:
                     continue
                 n = REGIONS_PER_CITY if cls is not ChangeType.WATER else \
                     max(4, REGIONS_PER_CITY // len(TRANSITIONS[cls]) * 2)
-                for _ in range(n):
-                    got = None
-                    for _try in range(10):  # patches a detector would not flag are redrawn
-                        got = _flagged(_patch(rng, src, REGION_PX), _patch(rng, dst, REGION_PX))
-                        if got is not None:
-                            break
-                    if got is not None:
-                        regions.append((cls, c, pair, *got))
+                regions += [(cls, c, f"{a_mat} -> {b_mat}", b, a)
+                            for b, a in _draws(rng, src, dst, n)]
+    # the diagnostic is drawn after the counted regions, so it does not change their draw
+    pasted: list[tuple[ChangeType, str, str, np.ndarray, np.ndarray]] = []
+    d_cls, d_src, d_dst = PASTED_DIAGNOSTIC
+    for c in cities:
+        src, dst = pools.get((c, d_src, 1)), pools.get((c, d_dst, 2))
+        if src and not dst:
+            others = [p for k, v in pools.items() if k[1:] == (d_dst, 2) for p in v]
+            pasted += [(d_cls, c, f"{d_src} -> {d_dst} of the other cities (not counted)", b, a)
+                       for b, a in _draws(rng, src, others, REGIONS_PER_CITY)]
     controls: dict[str, dict[ChangeType, int]] = {}
+    control_cities: dict[str, dict[str, dict[ChangeType, int]]] = {}
     for a_mat, b_mat in CONTROLS:
-        tally = controls.setdefault(f"{a_mat} -> {b_mat}", dict.fromkeys(PREDICTED, 0))
+        name = f"{a_mat} -> {b_mat}"
+        tally = controls.setdefault(name, dict.fromkeys(PREDICTED, 0))
         for c in cities:
             src, dst = pools.get((c, a_mat, 1)), pools.get((c, b_mat, 2))
             for _ in range(REGIONS_PER_CITY if src and dst else 0):
                 got = _flagged(_patch(rng, src, REGION_PX), _patch(rng, dst, REGION_PX))
                 if got is not None:
                     codes = _type(*got)
-                    tally[region_class(composition(np.bincount(codes, minlength=9)))] += 1
+                    pred = region_class(composition(np.bincount(codes, minlength=9)))
+                    tally[pred] += 1
+                    per_city = control_cities.setdefault(name, {})
+                    per_city.setdefault(c, dict.fromkeys(PREDICTED, 0))[pred] += 1
     confusion = {cls: dict.fromkeys(PREDICTED, 0) for cls, _ in CLASSES}
     pixel_ok: dict[ChangeType, list[int]] = {cls: [0, 0] for cls, _ in CLASSES}
     by_city: dict[tuple[ChangeType, str], list[int]] = defaultdict(lambda: [0, 0])
@@ -215,6 +271,11 @@ def run() -> tuple[dict[str, object], list[dict[str, object]]]:
         for key, tally in ((city, by_city), (pair, by_pair)):
             tally[(cls, key)][0] += int(pred is cls)
             tally[(cls, key)][1] += 1
+    pasted_tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for cls, city, _pair, b, a in pasted:
+        pred = region_class(composition(np.bincount(_type(b, a), minlength=len(ChangeType))))
+        pasted_tally[city][0] += int(pred is cls)
+        pasted_tally[city][1] += 1
     rows = []
     for cls, what in CLASSES:
         n = sum(confusion[cls].values())
@@ -222,8 +283,10 @@ def run() -> tuple[dict[str, object], list[dict[str, object]]]:
                      "region_accuracy": confusion[cls][cls] / n if n else float("nan"),
                      "pixel_accuracy": pixel_ok[cls][0] / max(pixel_ok[cls][1], 1),
                      "cities": sorted({k for (c, k) in by_city if c is cls})})
-    facts = {"confusion": confusion, "controls": controls, "by_city": dict(by_city),
-             "by_pair": dict(by_pair), "dates": dates, "seconds": time.perf_counter() - t0,
+    facts = {"confusion": confusion, "controls": controls, "control_cities": control_cities,
+             "by_city": dict(by_city),
+             "by_pair": dict(by_pair), "pasted": dict(pasted_tally), "held_out": _held_out(),
+             "dates": dates, "seconds": time.perf_counter() - t0,
              "regions": len(regions)}
     return facts, rows
 
@@ -239,7 +302,7 @@ def _markdown(facts: dict[str, object], rows: list[dict[str, object]]) -> str:
         f"{facts['seconds']:.0f} s (load {load}), seed {SEED}. Material spectra from "
         "boxes of the OSCD images picked by eye (`benchmarks/typing_library.py`, with a "
         "purity filter per box); a region pairs a patch of the first material on the first "
-        "date with a patch of the second material on the second date of the same city. "
+        "date with a patch of the second material on the second date of the same scene. "
         "Pixels typed by `sitewatch.detectors.changetype.classify_change`; a region is "
         "named by the type covering more than half of it, else `mixed` "
         "(`sitewatch.detectors.composition`).",
@@ -267,6 +330,12 @@ def _markdown(facts: dict[str, object], rows: list[dict[str, object]]) -> str:
     for name, tally in controls.items():
         lines.append(f"| {name} | " + " | ".join(str(tally[p]) for p in PREDICTED)
                      + f" | {sum(tally.values())} |")
+    control_cities = facts["control_cities"]
+    assert isinstance(control_cities, dict)
+    lines += ["", "Controls named demolition, by city: " + "; ".join(
+        f"{name}: " + ", ".join(f"{c} {t[ChangeType.DEMOLITION]} / {sum(t.values())}"
+                                for c, t in sorted(per_city.items()))
+        for name, per_city in control_cities.items()) + "."]
     lines += ["", "Region accuracy by transition and city:", "",
               "| class | transition | right / regions |", "|---|---|---:|"]
     by_pair = facts["by_pair"]
@@ -280,6 +349,39 @@ def _markdown(facts: dict[str, object], rows: list[dict[str, object]]) -> str:
     for (cls, city), (ok, n) in sorted(by_city.items(), key=lambda kv: (int(kv[0][0]),
                                                                         kv[0][1])):
         lines.append(f"| {cls.slug} | {city} | {ok} / {n} |")
+    pasted = facts["pasted"]
+    assert isinstance(pasted, dict)
+    if pasted:
+        lines += ["", "Diagnostic, not counted: the blocks of the scenes without second-date "
+                  "bare soil paired with the other scenes' soils (another atmosphere, sun and "
+                  "season; a soil foreign to the place), named demolition in "
+                  + ", ".join(f"{c} {ok} / {n}" for c, (ok, n) in sorted(pasted.items()))
+                  + " regions."]
+    held = facts["held_out"]
+    assert isinstance(held, dict)
+    if held:
+        demo_row = dict.fromkeys(PREDICTED, 0)
+        for t in held["building -> soil"].values():
+            for k, v in t.items():
+                demo_row[k] += v
+        n_demo = sum(demo_row.values())
+        lines += ["", "Held-out check: five cities of the unlabelled OSCD pairs, never used to set "
+                  "the rules (`HELD_OUT_BOXES`; seed "
+                  f"{SEED + 1}). Building -> bare soil named demolition in "
+                  f"**{demo_row[ChangeType.DEMOLITION]} / {n_demo}** regions "
+                  f"(**{demo_row[ChangeType.DEMOLITION] / max(n_demo, 1):.2f}**); all names:", "",
+                  head.replace("truth \\ typed", "held-out"),
+                  "|---|" + "---:|" * (len(PREDICTED) + 1),
+                  "| building -> soil | " + " | ".join(str(demo_row[p]) for p in PREDICTED)
+                  + f" | {n_demo} |", "",
+                  "| city | " + " | ".join(f"{pair}: named demolition" for pair in held)
+                  + " |", "|---|" + "---:|" * len(held)]
+        for c in sorted({c for per_city in held.values() for c in per_city}):
+            cells = []
+            for per_city in held.values():
+                t = per_city.get(c)
+                cells.append(f"{t[ChangeType.DEMOLITION]} / {sum(t.values())}" if t else "-")
+            lines.append(f"| {c} | " + " | ".join(cells) + " |")
     dates = facts["dates"]
     assert isinstance(dates, dict)
     lines += ["", "Dates: " + "; ".join(f"{c} {d[0]} -> {d[1]}" for c, d in sorted(

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 
-from sitewatch.imagery.epochs import Epoch, epoch_windows
-from sitewatch.imagery.scene import SceneRecord
+from sitewatch.imagery.epochs import Epoch, epochs_from_stack
 from sitewatch.raster import Provenance, Raster
 
 SLOVENIA = "eolearn-slovenia/example_data/TestEOPatch"
@@ -24,20 +23,8 @@ def quarterly_epochs(stack: np.ndarray | Sequence[np.ndarray], transform: Affine
                      bands: Sequence[str], *, start: str = "2016-01-01",
                      source: str = "semisynthetic") -> list[Epoch]:
     """One Epoch per (B, M, N) layer, on consecutive quarters from ``start``."""
-    t = len(stack)
-    y0 = int(start[:4])
-    end = dt.date(y0 + (t + 3) // 4, 12, 31).isoformat()
-    wins = epoch_windows(start, end, "quarter")[:t]
-    out = []
-    for i, w in enumerate(wins):
-        day = w.start[:8] + "15"
-        sid = f"{source}-{day}"
-        layer = np.asarray(stack[i])
-        r = Raster(layer, transform, crs, band_names=tuple(bands), dates=(day,),
-                   provenance=Provenance(source, (sid,)))
-        cc = np.isfinite(layer).all(axis=0).astype("uint16")
-        out.append(Epoch(w, r, cc, [SceneRecord(sid, f"{day}T00:00:00Z", source=source)]))
-    return out
+    return epochs_from_stack(stack, transform, crs, bands, start=start, every="quarter",
+                             source=source)
 
 
 def write_slovenia_scenes(data: Path, folder: Path) -> tuple[str, list[str]]:
@@ -71,3 +58,52 @@ def write_slovenia_scenes(data: Path, folder: Path) -> tuple[str, list[str]]:
     bbox = f"{max(lon[0], lon[3])},{max(lat[0], lat[1])},{min(lon[1], lon[2])}," \
            f"{min(lat[2], lat[3])}"
     return bbox, days
+
+
+def write_scene_files(scenes: np.ndarray, transform: Affine, crs: str, bands: Sequence[str],
+                      folder: Path, dates: Sequence[str], *, valid: np.ndarray | None = None,
+                      prefix: str = "scene") -> Path:
+    """Scenes as a user's folder of dated GeoTIFFs: uint16 reflectance x 10000, 0 = no data.
+
+    ``valid`` (T, M, N) burns a cloud mask in as no-data (the "masked" files).
+    """
+    from sitewatch.imagery.io import write_cog
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, day in enumerate(dates):
+        x = scenes[i]
+        ok = np.isfinite(x).all(axis=0)
+        if valid is not None:
+            ok &= valid[i]
+        data = np.clip(np.round(np.nan_to_num(x) * 10000), 1, 65535).astype("uint16")
+        data[:, ~ok] = 0
+        r = Raster(data, transform, crs, band_names=tuple(bands), nodata=0, dates=(day,),
+                   provenance=Provenance("semisynthetic", (f"{prefix}_{day}",)))
+        write_cog(r, folder / f"{prefix}_{day}.tif", overviews=False)
+    return folder
+
+
+def footprint_geojson(transform: Affine, crs: str, shape: tuple[int, int], path: Path,
+                      name: str) -> Path:
+    """The grid's footprint, 1 m inside its edges, as a GeoJSON site file."""
+    from pyproj import Transformer
+    from shapely.geometry import box, mapping
+    from shapely.ops import transform as shp_transform
+
+    rows, cols = shape
+    x0, y0 = transform * (0, 0)
+    x1, y1 = transform * (cols, rows)
+    geom = box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+    if crs != "EPSG:4326":
+        t = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        geom = shp_transform(t.transform, geom)
+    geom = geom.buffer(-abs(transform.a) * 0.05)
+    feat = {"type": "Feature", "geometry": mapping(geom),
+            "properties": {"id": name, "name": name}}
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feat]}))
+    return path
+
+
+def quarter_days(n: int, start_year: int = 2016) -> list[str]:
+    """One acquisition date in the middle of each of ``n`` consecutive quarters."""
+    return [dt.date(start_year + i // 4, 3 * (i % 4) + 2, 15).isoformat() for i in range(n)]

@@ -1,8 +1,8 @@
 """Train the `cnn` detector on the 9 labelled OSCD cities, leave one city out (seeded, CPU).
 
-Commands (PyTorch is needed for training only; inference is the package's numpy)::
+Commands (PyTorch and onnx are needed for training only; inference is ONNX Runtime)::
 
-    pip install -e '.[train]'
+    pip install -e '.[train]'      # CPU build of torch: pip install torch==2.13.0 first
     python benchmarks/train_cnn.py --folds all --out benchmarks/models \
         2>&1 | tee benchmarks/models/train.log
 
@@ -14,13 +14,15 @@ leave-one-city-out F1 0.303. Longer training fits the 8 training cities better
 and the held-out city worse: the earlier recipes (``benchmarks/models/recipe1``:
 200 iterations of batch 8, 0.266; ``recipe2``: a 4-level U-Net for 1000-1600
 iterations, 0.249; ``siamese``: ``--siamese 1`` with 1000 iterations, 0.210) are
-compared in ``benchmarks/results/oscd.md``. Copy a fold over ``cnn-default.npz``
-only if ``benchmarks/bench_oscd.py`` shows its recipe ahead.
+compared in ``benchmarks/results/oscd.md``. Copy a fold's ``.npz`` and ``.onnx`` over
+``sitewatch/detectors/models/cnn-default.npz`` and ``cnn-default.onnx`` only if
+``benchmarks/bench_oscd.py`` shows its recipe ahead.
 
 For every fold (a held-out city) a model is trained on the other 8 cities,
-exported to ``<out>/cnn-loco-<city>.npz`` (batch norm folded, float32) and
-scored on the held-out city with the package's numpy inference
-(:mod:`sitewatch.detectors.learned`); the out-of-fold probabilities go to
+exported to ``<out>/cnn-loco-<city>.npz`` (batch norm folded, float32) and to the
+ONNX model beside it, ``<out>/cnn-loco-<city>.onnx`` (``cnn_to_onnx.convert``: the
+file the detector runs), and scored on the held-out city with the package's
+inference (ONNX Runtime, :mod:`sitewatch.detectors.learned`); the out-of-fold probabilities go to
 ``<out>/oof/<city>.npy`` and a summary to ``<out>/loco-<city>.json``. The
 held-out city is never looked at during training or model selection: the
 iteration and the probability threshold are chosen on *validation strips*
@@ -79,14 +81,17 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from cnn_to_onnx import convert  # noqa: E402
 from common import OSCD_ROOT, require_data  # noqa: E402
 
 from sitewatch.bands import S2_LAND_BANDS  # noqa: E402
-from sitewatch.detectors.convnet import Arch, forward, layers  # noqa: E402
+from sitewatch.detectors.convnet import Arch, layers  # noqa: E402
 from sitewatch.detectors.learned import (  # noqa: E402
     REFLECTANCE_HISTOGRAM,
     image_stats,
+    load_model,
     standardize,
+    tiled_probability,
 )
 from sitewatch.imagery.oscd import find_oscd_cities, read_oscd_labels, read_oscd_pair  # noqa: E402
 
@@ -185,7 +190,7 @@ def sample_batch(cities: list[dict[str, Any]], rng: np.random.Generator, batch: 
 # -- model --------------------------------------------------------------------------------------
 
 def build_torch_model(arch: Arch, in_ch: int):  # type: ignore[no-untyped-def]
-    """The PyTorch twin of :func:`sitewatch.detectors.convnet.forward` (with batch norm)."""
+    """The PyTorch twin of the network of :mod:`sitewatch.detectors.convnet` (with batch norm)."""
     import torch
     from torch import nn
 
@@ -349,9 +354,11 @@ def train(cities: list[dict[str, Any]], arch: Arch, args: argparse.Namespace, lo
     return weights, best
 
 
-def save_model(path: Path, weights: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+def save_model(path: Path, weights: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
+    """Write the weights (``.npz``) and the ONNX model beside them; return the ONNX path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, meta=np.array(json.dumps(meta)), **weights)
+    return convert(path)
 
 
 def main() -> int:
@@ -425,9 +432,10 @@ def main() -> int:
                 "recipe": recipe, "trained_on": train_on, "held_out": held,
                 "selected": {k: info[k] for k in ("iteration", "f1")},
                 "inputs": "per-image median/IQR standardised before, after, after-before"}
-        save_model(args.out / f"cnn-loco-{held}.npz", w, meta)
+        model = load_model(str(save_model(args.out / f"cnn-loco-{held}.npz", w, meta)))
         d = data[held]
-        prob = 1 / (1 + np.exp(-forward(w, inputs(d["zb"], d["za"]), arch)))
+        plain = (np.zeros(NB), np.ones(NB))  # zb, za are standardised already
+        prob = tiled_probability(model, d["zb"], d["za"], plain, plain)
         (args.out / "oof").mkdir(parents=True, exist_ok=True)
         np.save(args.out / "oof" / f"{held}.npy", prob.astype("float16"))
         pred = (prob > info["threshold"]) & d["ok"]

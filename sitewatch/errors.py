@@ -36,6 +36,7 @@ __all__ = [
     "DetectorError",
     "CacheError",
     "ConfigError",
+    "MissingDependencyError",
     "ParameterError",
     "OutputFolderError",
     "SitewatchWarning",
@@ -105,6 +106,10 @@ class CacheError(SitewatchError, OSError):
 
 class ConfigError(SitewatchError, ValueError):
     """A configuration value (option, environment variable) is invalid."""
+
+
+class MissingDependencyError(SitewatchError, ImportError):
+    """An optional package a feature needs is not installed (the message names the extra)."""
 
 
 class ParameterError(ConfigError, DetectorError):

@@ -283,6 +283,50 @@ class Raster:
         """Sorted acquisition years, for the Copernicus attribution."""
         return tuple(sorted({int(d[:4]) for d in self.dates}))
 
+    # -- xarray -----------------------------------------------------------------
+    def to_xarray(self, *, name: str | None = None) -> Any:
+        """This raster as a ``(band, y, x)`` xarray DataArray georeferenced for rioxarray.
+
+        ``da.rio.crs``, ``da.rio.transform()`` and ``da.rio.nodata`` give the CRS,
+        transform and no-data value; band names are the ``band`` coordinate; dates,
+        scene ids and provenance are attributes. Needs ``pip install 'sitewatch[xarray]'``
+        (:func:`sitewatch.interop.xarray_io.raster_to_xarray`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from affine import Affine
+        >>> r = Raster(np.ones((1, 2, 2), "float32"), Affine(10, 0, 0, 0, -10, 0),
+        ...            "EPSG:32631", band_names=("B04",), dates=("2020-05-01",))
+        >>> da = r.to_xarray()
+        >>> da.sel(band="B04").shape, str(da.rio.crs)
+        ((2, 2), 'EPSG:32631')
+        """
+        from sitewatch.interop.xarray_io import raster_to_xarray
+
+        return raster_to_xarray(self, name=name)
+
+    @classmethod
+    def from_xarray(cls, obj: Any) -> Raster:
+        """A raster from an xarray DataArray (or a Dataset of one variable per band).
+
+        Reads the CRS, transform and no-data value through rioxarray, band names from
+        the band coordinate, dates and provenance from the attributes
+        :meth:`to_xarray` writes (:func:`sitewatch.interop.xarray_io.raster_from_xarray`).
+
+        Examples
+        --------
+        >>> import numpy as np, xarray as xr, rioxarray
+        >>> da = xr.DataArray(np.ones((1, 2, 3), "float32"), dims=("band", "y", "x"),
+        ...                   coords={"band": ["B08"], "y": [15.0, 5.0], "x": [5.0, 15.0, 25.0]})
+        >>> r = Raster.from_xarray(da.rio.write_crs("EPSG:32631"))
+        >>> r.band_names, r.shape, r.transform.c, r.transform.f, r.crs
+        (('B08',), (2, 3), 0.0, 20.0, 'EPSG:32631')
+        """
+        from sitewatch.interop.xarray_io import raster_from_xarray
+
+        return raster_from_xarray(obj)
+
     def _repr_html_(self) -> str:
         """Notebook display: a thumbnail and a summary (drawn by sitewatch.annotate on demand)."""
         from sitewatch.annotate.display import raster_html

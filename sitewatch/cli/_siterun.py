@@ -7,7 +7,15 @@ from typing import Any, TypeVar
 
 import click
 
-from sitewatch.cli.options import Number, method_option, site_argument
+from sitewatch.cli.options import (
+    Imagery,
+    detector_params,
+    imagery_options,
+    method_option,
+    min_area_option,
+    param_option,
+    site_argument,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,39 +44,38 @@ def invoked_command() -> list[str]:
             names = param.opts if value or not param.secondary_opts else param.secondary_opts
             options.append(max(names, key=len))
         elif isinstance(param, click.Option):
-            options += [max(param.opts, key=len), str(value)]
+            name = max(param.opts, key=len)
+            for v in (value if param.multiple else (value,)):
+                options += [name, str(v)]
     return argv + options
 
 
 def site_run_options(func: F) -> F:
-    """SITE argument (and --merge) plus --source, --from, --to, --every, --method, --min-area.
+    """SITE (and --merge), the imagery options (--source, --endpoint, --from, --to, --every
+    [year], --cache-dir, --no-cache...), --method, -p and --min-area.
 
-    The command needs ``cls=SiteCommand`` (a bbox with negative numbers as SITE).
+    The command needs ``cls=SiteCommand`` (a bbox with negative numbers as SITE) and
+    receives ``site, merge, imagery, method, params, min_area_m2``.
     """
-    opts = [
-        site_argument(),
-        click.option("-s", "--source", default="sample", show_default=True,
-                     help="Imagery source (sample = bundled offline data)."),
-        click.option("--from", "start", default=None,
-                     help="First date, ISO (default: the site's own, or five years ago)."),
-        click.option("--to", "end", default=None, help="Last date, ISO (default: today)."),
-        click.option("--every", default="year", show_default=True,
-                     type=click.Choice(["month", "quarter", "year"]), help="Epoch cadence."),
-        method_option(),
-        click.option("--min-area", "min_area_m2", type=Number(low=0), default=200.0,
-                     show_default=True,
-                     help="Smallest change region kept, m²."),
-    ]
+    opts = [site_argument(), imagery_options(every="year"), method_option(), param_option,
+            min_area_option]
     for opt in reversed(opts):
         func = opt(func)
     return func
 
 
-def run_from_options(site: str, merge: bool, source: str, start: str | None, end: str | None,
-                     every: str, method: str | None, min_area_m2: float) -> Any:
-    """:func:`sitewatch.pipeline.report.run_site` from the CLI's values."""
+def run_from_options(site: str, merge: bool, imagery: Imagery, method: str | None,
+                     params: tuple[str, ...], min_area_m2: float,
+                     progress: Callable[[str, int, int], None] | None = None) -> Any:
+    """:func:`sitewatch.pipeline.report.run_site` from the CLI's values: the epochs come
+    through the tile cache, so a site fetched before is read from disk."""
     from sitewatch.aoi import resolve_site
     from sitewatch.pipeline.report import run_site
 
-    return run_site(resolve_site(site, merge=merge), source=source, start=start, end=end,
-                    every=every, method=method, min_area_m2=min_area_m2)
+    given = detector_params(method, params)  # checked before any fetch
+    the_site = resolve_site(site, merge=merge)
+    im = imagery.for_site(the_site)
+    return run_site(the_site, source=im.source, source_options=im.source_options,
+                    start=im.start, end=im.end, every=im.every, method=method,
+                    min_area_m2=min_area_m2, cache=im.cache or False, progress=progress,
+                    detector_params=given)

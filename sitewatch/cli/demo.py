@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from sitewatch.cli._progress import Progress
 from sitewatch.cli.options import method_option, out_option, output_folder, overwrite_option
 
 
@@ -20,9 +21,10 @@ def command(out: Path, method: str | None, overwrite: bool) -> None:
     from sitewatch.pipeline.demo import run_demo
 
     folder = output_folder(out, overwrite, "demo")
-    with folder as stage:
+    with folder as stage, Progress() as progress:
         t0 = time.perf_counter()
-        run = run_demo(stage, method=method, command=["sitewatch", *sys.argv[1:]])
+        run = run_demo(stage, method=method, command=["sitewatch", *sys.argv[1:]],
+                       progress=progress)
     r = run.result
     m = r.metrics or {}
     click.echo(f"sitewatch demo: {r.site.name if r.site else 'sample'}")

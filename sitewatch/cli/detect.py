@@ -6,12 +6,16 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
+from sitewatch.cli._progress import Progress
 from sitewatch.cli.options import (
-    Number,
+    Imagery,
     SiteCommand,
     detector_params,
+    imagery_options,
     method_option,
+    min_area_option,
     out_option,
     output_folder,
     overwrite_option,
@@ -50,70 +54,89 @@ def parse_window(text: str, option: str = "--before") -> tuple[str, str]:
 
 @click.command("detect", cls=SiteCommand)
 @site_argument()
-@click.option("--source", default="sample", show_default=True,
-              help="Imagery source (sample, earth-search, cdse, ...; `sitewatch sources`).")
-@click.option("--before", "before", required=True, metavar="START/END",
-              help="Window of the before composite, e.g. 2019-05-01/2019-09-30.")
-@click.option("--after", "after", required=True, metavar="START/END",
+@imagery_options(every="year", product=True)
+@click.option("--before", "before", default=None, metavar="START/END",
+              help="Window of the before composite, e.g. 2019-05-01/2019-09-30 (with --after; "
+                   "instead of --from/--to/--every).")
+@click.option("--after", "after", default=None, metavar="START/END",
               help="Window of the after composite.")
 @method_option()
-@click.option("--min-area", type=Number(low=0), default=None,
-              help="Minimum mapping unit in m² (default 200).")
 @param_option
+@min_area_option
 @out_option("sitewatch-detect")
 @overwrite_option
-def command(site: str, merge: bool, source: str, before: str, after: str, method: str | None,
-            min_area: float | None, params: tuple[str, ...], out: Path,
+def command(site: str, merge: bool, imagery: Imagery, before: str | None, after: str | None,
+            method: str | None, params: tuple[str, ...], min_area_m2: float, out: Path,
             overwrite: bool) -> None:
-    """Detect change at SITE (catalogue id, GeoJSON, WKT or lon/lat box) between two windows.
+    """Detect change at SITE (catalogue id, GeoJSON, WKT or lon/lat box).
 
-    Builds a median composite of the clear scenes in each window, runs the
-    detector, and writes the change mask, magnitude, typed change polygons
+    Between two windows (--before START/END --after START/END, a median composite of
+    the clear scenes of each), or between the first and the last clear epochs of
+    --from/--to/--every, the epochs built as `sitewatch fetch` builds them and read
+    from its tile cache. Writes the change mask, magnitude, typed change polygons
     (GeoJSON, m²), a before/after figure and summary.json with every scene id.
     """
     from sitewatch.aoi import resolve_site
-    from sitewatch.bands import S2_LAND_BANDS
+    from sitewatch.bands import S1_BANDS, S2_LAND_BANDS
     from sitewatch.detectors.registry import DEFAULT_DETECTOR, get_detector
     from sitewatch.errors import NoClearSceneError, ParameterError
-    from sitewatch.imagery.epochs import build_epochs
-    from sitewatch.imagery.sources import get_source
-    from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2, detect_change
+    from sitewatch.pipeline.change import detect_change_epochs
+    from sitewatch.pipeline.fetch import run_fetch
     from sitewatch.pipeline.outputs import write_change_outputs
     from sitewatch.types import ChangeType
 
-    wb, wa = parse_window(before, "--before"), parse_window(after, "--after")
-    if wb[1] >= wa[0]:
-        raise click.BadParameter("the before window must end before the after window starts",
-                                 param_hint="--before/--after")
-    if source == "local":
-        raise ParameterError("`sitewatch detect` reads from an imagery service; for a folder "
-                             "of your own files use `sitewatch timeline SITE --source local "
-                             "--endpoint FOLDER`, or `sitewatch detect-files BEFORE.tif "
-                             "AFTER.tif` for two GeoTIFFs")
+    windows = None
+    if before or after:
+        if not (before and after):
+            raise ParameterError("give both --before START/END and --after START/END (or "
+                                 "neither, for the first and last clear epochs of "
+                                 "--from/--to/--every)")
+        ctx = click.get_current_context()
+        given = [opt for name, opt in (("start", "--from"), ("end", "--to"),
+                                       ("every", "--every"))
+                 if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+        if given:
+            raise ParameterError(f"{', '.join(given)} and --before/--after both choose the "
+                                 "dates: give one or the other")
+        wb, wa = parse_window(before, "--before"), parse_window(after, "--after")
+        if wb[1] >= wa[0]:
+            raise click.BadParameter("the before window must end before the after window "
+                                     "starts", param_hint="--before/--after")
+        windows = [wb, wa]
     info = get_detector(method or DEFAULT_DETECTOR)
-    given = detector_params(method, params)
+    given_params = detector_params(method, params)
     the_site = resolve_site(site, merge=merge)
-    with output_folder(out, overwrite, "detect") as stage:
-        src = get_source(source)
-        bands = info.bands or S2_LAND_BANDS
-        epochs = build_epochs(src, the_site, wb[0], wa[1], [wb, wa], bands=bands)
-        for ep, which in zip(epochs, ("before", "after"), strict=True):
+    im = imagery.for_site(the_site)
+    start, end, every = (windows[0][0], windows[1][1], windows) if windows else \
+        (im.start, im.end, im.every)
+    s1 = im.source_options.get("product") == "s1-grd"
+    bands = info.bands or (S1_BANDS if s1 else S2_LAND_BANDS)
+    with output_folder(out, overwrite, "detect") as stage, Progress() as progress:
+        fetched = run_fetch(the_site, start, end, every, source=im.source,
+                            source_options=im.source_options, bands=bands, cache=im.cache,
+                            progress=progress)
+        for ep, which in zip(fetched.epochs if windows else [], ("before", "after"),
+                             strict=False):
             if ep.raster is None:
                 raise NoClearSceneError(f"no clear scene in the {which} window "
                                         f"{ep.window.start}/{ep.window.end} over "
                                         f"{the_site.id}: widen --{which}")
-        assert epochs[0].raster is not None and epochs[1].raster is not None
-        result = detect_change(epochs[0].raster, epochs[1].raster, method=method or None,
-                               min_area_m2=DEFAULT_MIN_AREA_M2 if min_area is None else min_area,
-                               site=the_site, **given)
-        paths = write_change_outputs(result, stage, command=["sitewatch", *sys.argv[1:]])
+        with progress.step("detect"):
+            result = detect_change_epochs(fetched.epochs, method=method or None,
+                                          min_area_m2=min_area_m2, site=the_site,
+                                          **given_params)
+        with progress.step("write"):
+            paths = write_change_outputs(result, stage, command=["sitewatch", *sys.argv[1:]])
     r = result
     click.echo(f"{the_site.name}: {r.change.method}, {r.before.dates[0]}..{r.before.dates[-1]} -> "
-               f"{r.after.dates[0]}..{r.after.dates[-1]}")
+               f"{r.after.dates[0]}..{r.after.dates[-1]} (source {fetched.source})")
     click.echo(f"  {r.changed_area_m2:,.0f} m² changed in {len(r.regions)} regions"
                + (f"; largest {r.regions[0].area_m2:,.0f} m² ({r.regions[0].name})"
                   if r.regions else ""))
     for slug, area in sorted(r.area_by_type().items(), key=lambda kv: -kv[1]):
         click.echo(f"    {ChangeType[slug.upper()].label:24s} {area:12,.0f} m²")
+    if fetched.stats:
+        click.echo(f"  cache: {fetched.stats.get('window_hits', 0)} windows from disk, "
+                   f"{fetched.stats.get('window_misses', 0)} fetched")
     click.echo(f"  outputs {out}/ ({', '.join(p.name for p in paths.values())})")
     click.echo(f"  {r.attribution}")

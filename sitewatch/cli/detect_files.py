@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
+from sitewatch.cli._progress import Progress
 from sitewatch.cli.options import (
-    Number,
     detector_params,
     method_option,
+    min_area_option,
     out_option,
     output_folder,
     overwrite_option,
@@ -23,8 +24,7 @@ from sitewatch.cli.options import (
 @click.argument("before", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("after", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @method_option()
-@click.option("--min-area", type=Number(low=0), default=200.0, show_default=True,
-              help="Minimum mapping unit in m².")
+@min_area_option
 @click.option("--bands", default=None, metavar="B02,B03,...",
               help="Bands to use (default: the detector's, else all both files have).")
 @click.option("--block-rows", type=click.IntRange(min=1), default=None,
@@ -34,7 +34,8 @@ from sitewatch.cli.options import (
 @param_option
 @out_option("sitewatch-detect-files")
 @overwrite_option
-def command(before: Path, after: Path, method: str | None, min_area: float, bands: str | None,
+def command(before: Path, after: Path, method: str | None, min_area_m2: float,
+            bands: str | None,
             block_rows: int | None, threads: int, params: tuple[str, ...], out: Path,
             overwrite: bool) -> None:
     """Detect change between BEFORE and AFTER (GeoTIFFs on one grid, e.g. two full
@@ -48,11 +49,12 @@ def command(before: Path, after: Path, method: str | None, min_area: float, band
 
     given = detector_params(method, params)
     folder = output_folder(out, overwrite, "detect-files")
-    with folder as stage:
-        res = detect_change_files(before, after, stage, method=method, min_area_m2=min_area,
+    with folder as stage, Progress() as progress:
+        res = detect_change_files(before, after, stage, method=method,
+                                  min_area_m2=min_area_m2,
                                   bands=[b.strip() for b in bands.split(",") if b.strip()]
-                                  if bands else None,
-                                  block_rows=block_rows, threads=threads, **given)
+                                  if bands else None, block_rows=block_rows, threads=threads,
+                                  progress=progress, **given)
     res.paths = folder.final_paths(res.paths)
     s = res.summary
     rows, cols = res.shape

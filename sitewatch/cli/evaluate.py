@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
+from sitewatch.cli._progress import Progress
 from sitewatch.cli.options import (
-    Number,
     detector_params,
     method_option,
+    min_area_option,
     output_folder,
     overwrite_option,
     param_option,
@@ -27,26 +28,23 @@ def command() -> None:
 @click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=Path),
               required=True, help="Folder for <city>.tif masks and metrics.json.")
 @click.option("--city", "cities", multiple=True, help="Only this city (repeatable).")
-@click.option("--min-area", type=Number(low=0), default=None,
-              help="Minimum mapping unit in m² (default: the pipeline's).")
+@min_area_option
 @param_option
 @overwrite_option
 def oscd_cmd(root: Path, method: str | None, out: Path, cities: tuple[str, ...],
-             min_area: float | None, params: tuple[str, ...], overwrite: bool) -> None:
+             min_area_m2: float, params: tuple[str, ...], overwrite: bool) -> None:
     """Run a detector on every labelled city of an OSCD-layout folder ROOT.
 
     Writes OUT/<city>.tif (uint8 0/1 on the imgs_1 10 m grid, georeferenced like
     imgs_1 B02) and OUT/metrics.json (per city and pooled over all pixels).
     OSCD labels are CC BY-NC-SA 4.0 (Daudt et al. 2018).
     """
-    from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2
     from sitewatch.pipeline.evaluate import evaluate_oscd
 
     given = detector_params(method, params)
-    with output_folder(out, overwrite, "evaluate") as stage:
-        m = evaluate_oscd(root, method, stage, cities=cities or None,
-                          min_area_m2=DEFAULT_MIN_AREA_M2 if min_area is None else min_area,
-                          params=given)
+    with output_folder(out, overwrite, "evaluate") as stage, Progress() as progress:
+        m = evaluate_oscd(root, method, stage, cities=cities or None, min_area_m2=min_area_m2,
+                          params=given, progress=progress)
     click.echo(f"{'city':14s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'kappa':>6s}")
     for city, s in m["cities"].items():
         click.echo(f"{city:14s} {s['precision']:9.3f} {s['recall']:7.3f} {s['f1']:6.3f} "

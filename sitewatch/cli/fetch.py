@@ -8,78 +8,19 @@ from typing import Any
 
 import click
 
+from sitewatch.cli._progress import Progress
 from sitewatch.cli.options import (
+    Imagery,
     Number,
     SiteCommand,
+    imagery_options,
     out_option,
     output_folder,
     overwrite_option,
-    parse_every,
-    progress_enabled,
     site_argument,
     with_skip_hint,
 )
-from sitewatch.errors import CorruptFileError, FetchError, ParameterError
-
-
-def _source_options(source: str, endpoint: str | None, token_url: str | None,
-                    profile: str | None, product: str | None, sas_url: str | None
-                    ) -> dict[str, Any]:
-    opts: dict[str, Any] = {}
-    sh = source in ("cdse", "sentinelhub")
-    if endpoint:
-        opts["path" if source == "local" else "url"] = endpoint
-    if token_url:
-        if not sh:
-            raise ParameterError("--token-url applies to --source cdse or sentinelhub only")
-        opts["token_url"] = token_url
-    if profile:
-        if not sh:
-            raise ParameterError("--profile applies to --source cdse or sentinelhub only")
-        opts["profile"] = profile
-    if product and product != "s2-l2a":
-        if not sh:
-            raise ParameterError(f"--product {product} is available from --source cdse or "
-                                 "sentinelhub only")
-        opts["product"] = product
-    if sas_url:
-        if source != "planetary-computer":
-            raise ParameterError("--sas-url applies to --source planetary-computer only")
-        opts["sas_url"] = sas_url
-    if source == "local" and "path" not in opts:
-        raise ParameterError("--source local needs the folder: --endpoint PATH")
-    return opts
-
-
-class _Progress:
-    """One click progress bar per stage, on stderr."""
-
-    LABELS = {"search": "searching  ", "screen": "cloud check", "load": "loading    "}
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.stage: str | None = None
-        self.bar: Any = None
-        self.pos = 0
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if not self.enabled or total <= 0:
-            return
-        if stage != self.stage:
-            self.close()
-            self.stage = stage
-            self.pos = 0
-            self.bar = click.progressbar(length=total, label=self.LABELS.get(stage, stage),
-                                         file=sys.stderr, show_pos=True)
-            self.bar.__enter__()
-        if self.bar is not None and done > self.pos:
-            self.bar.update(done - self.pos)
-            self.pos = done
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
+from sitewatch.errors import CorruptFileError, FetchError
 
 
 def _pct(x: float) -> str:
@@ -118,25 +59,7 @@ def _table(result: Any) -> list[str]:
 
 @click.command("fetch", cls=SiteCommand)
 @site_argument()
-@click.option("--from", "start", required=True, metavar="DATE", help="First date (ISO 8601).")
-@click.option("--to", "end", required=True, metavar="DATE", help="Last date (ISO 8601).")
-@click.option("--every", default="quarter", show_default=True,
-              help="Epoch cadence: month, quarter, year, or explicit windows "
-                   "A/B,C/D (ISO dates).")
-@click.option("--source", default="earth-search", show_default=True,
-              help="Imagery source (see `sitewatch sources`).")
-@click.option("--endpoint", default=None, metavar="URL",
-              help="Source API URL (a mirror or private catalogue); also settable with the "
-                   "source's environment variable, e.g. SITEWATCH_EARTH_SEARCH_URL. For "
-                   "--source local: the folder.")
-@click.option("--token-url", default=None, metavar="URL",
-              help="OAuth token URL (cdse, sentinelhub); env SITEWATCH_CDSE_TOKEN_URL.")
-@click.option("--profile", default=None, help="sentinelhub configuration profile holding the "
-                                              "credentials (cdse, sentinelhub).")
-@click.option("--product", type=click.Choice(["s2-l2a", "s1-grd"]), default="s2-l2a",
-              show_default=True, help="Sentinel-2 L2A, or Sentinel-1 GRD (cdse, sentinelhub).")
-@click.option("--sas-url", default=None, metavar="URL",
-              help="Planetary Computer token API (env SITEWATCH_PC_SAS_URL or PC_SDK_SAS_URL).")
+@imagery_options(every="quarter", product=True)
 @click.option("--bands", default=None, help="Comma-separated bands (default: the ten 10/20 m "
                                            "land bands, or VV,VH).")
 @click.option("--composite", type=click.Choice(["median", "best"]), default="median",
@@ -159,18 +82,13 @@ def _table(result: Any) -> list[str]:
 @click.option("--on-error", type=click.Choice(["stop", "skip"]), default="stop",
               show_default=True, help="A scene that cannot be fetched stops the run, or is "
                                       "skipped and reported.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Cache folder (default $SITEWATCH_CACHE_DIR or ~/.cache/sitewatch).")
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout.")
 @out_option("sitewatch-fetch")
 @overwrite_option
-def command(site: str, merge: bool, start: str, end: str, every: str, source: str,
-            endpoint: str | None, token_url: str | None, profile: str | None, product: str,
-            sas_url: str | None, bands: str | None, composite: str, min_clear: float,
-            max_scenes: int, max_cloud: float | None, coregister: bool, max_shift: float,
-            strict_shift: bool, on_error: str, cache_dir: Path | None, no_cache: bool,
-            as_json: bool, out: Path, overwrite: bool) -> None:
+def command(site: str, merge: bool, imagery: Imagery, bands: str | None, composite: str,
+            min_clear: float, max_scenes: int, max_cloud: float | None, coregister: bool,
+            max_shift: float, strict_shift: bool, on_error: str, as_json: bool, out: Path,
+            overwrite: bool) -> None:
     """Fetch epoch composites of SITE (an id from `sitewatch aoi list`, a bbox, GeoJSON or WKT).
 
     One composite per epoch (per-pixel median of the cloud-free observations), with
@@ -178,28 +96,31 @@ def command(site: str, merge: bool, start: str, end: str, every: str, source: st
     with an epochs.json manifest naming every scene used. Example:
 
         sitewatch fetch new-yalu-river-bridge --from 2019-01-01 --to 2025-06-30
+
+    Later commands on the same site and period (figure, animate, report, detect,
+    timeline) read these scenes from the tile cache instead of downloading them again.
     """
     from sitewatch.aoi import resolve_site
     from sitewatch.attribution import copernicus_attribution
-    from sitewatch.imagery.cache import TileCache
     from sitewatch.pipeline.fetch import run_fetch
 
     the_site = resolve_site(site, merge=merge)
-    opts = _source_options(source, endpoint, token_url, profile, product, sas_url)
-    cache = None if no_cache else TileCache(cache_dir)
-    progress = _Progress(enabled=progress_enabled())
+    im = imagery.for_site(the_site)
+    start, end, every = im.start, im.end, im.every_text
+    progress = Progress()
     folder = output_folder(out, overwrite, "fetch")
     try:
         with folder as stage:
-            result = run_fetch(the_site, start, end, parse_every(every), source=source,
-                               source_options=opts,
+            result = run_fetch(the_site, start, end, im.every, source=im.source,
+                               source_options=im.source_options,
                                bands=[b.strip() for b in bands.split(",") if b.strip()]
                                if bands else None,
                                composite=composite, min_clear=min_clear, max_scenes=max_scenes,
                                max_cloud=max_cloud, coregister=coregister,
                                max_shift_px=max_shift,
                                on_excess="error" if strict_shift else "flag",
-                               on_error="raise" if on_error == "stop" else "skip", cache=cache,
+                               on_error="raise" if on_error == "stop" else "skip",
+                               cache=im.cache,
                                out=stage, progress=progress,
                                command=["sitewatch", *sys.argv[1:]])
     except (FetchError, CorruptFileError) as err:

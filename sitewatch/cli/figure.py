@@ -6,8 +6,15 @@ from pathlib import Path
 
 import click
 
+from sitewatch.cli._progress import Progress
 from sitewatch.cli._siterun import invoked_command, run_from_options, site_run_options
-from sitewatch.cli.options import SiteCommand, out_option, output_folder, overwrite_option
+from sitewatch.cli.options import (
+    Imagery,
+    SiteCommand,
+    out_option,
+    output_folder,
+    overwrite_option,
+)
 
 
 @click.command("figure", cls=SiteCommand)
@@ -24,9 +31,9 @@ from sitewatch.cli.options import SiteCommand, out_option, output_folder, overwr
 @click.option("--no-inset", is_flag=True, help="No zoom inset on the largest change.")
 @click.option("--title", default=None, help="Figure title (default: the site's name).")
 @overwrite_option
-def command(site: str, merge: bool, source: str, start: str | None, end: str | None,
-            every: str, method: str | None, min_area_m2: float, out: Path, view: str,
-            overlay: str, preset: str, formats: str, no_inset: bool, title: str | None,
+def command(site: str, merge: bool, imagery: Imagery, method: str | None,
+            params: tuple[str, ...], min_area_m2: float, out: Path, view: str, overlay: str,
+            preset: str, formats: str, no_inset: bool, title: str | None,
             overwrite: bool) -> None:
     """Before/after figure of SITE between its first and last clear epochs.
 
@@ -41,10 +48,12 @@ def command(site: str, merge: bool, source: str, start: str | None, end: str | N
         raise click.BadParameter(f"unknown format(s) {', '.join(bad) or repr(formats)}: use "
                                  "png, pdf, svg", param_hint="--format")
     folder = output_folder(out, overwrite, "figure")
-    with folder as stage:
-        run = run_from_options(site, merge, source, start, end, every, method, min_area_m2)
-        paths = write_change_figures(run.result, stage, formats=fmts, preset=preset, view=view,
-                                     overlay=overlay, title=title, credits=run.credits,
-                                     command=invoked_command(), inset=not no_inset)
+    with folder as stage, Progress() as progress:
+        run = run_from_options(site, merge, imagery, method, params, min_area_m2, progress)
+        with progress.step("draw"):
+            paths = write_change_figures(run.result, stage, formats=fmts, preset=preset,
+                                         view=view, overlay=overlay, title=title,
+                                         credits=run.credits, command=invoked_command(),
+                                         inset=not no_inset)
     for p in folder.final_paths(paths).values():
         click.echo(str(p))

@@ -3,8 +3,10 @@ parameters, SITE arguments (a western-hemisphere bbox needs no ``--``), progress
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +20,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = ["out_option", "overwrite_option", "method_option", "output_folder", "Number",
            "param_option", "parse_params", "detector_params", "SiteCommand", "site_argument",
-           "merge_option", "progress_enabled", "parse_every", "with_skip_hint"]
+           "merge_option", "progress_enabled", "parse_every", "with_skip_hint",
+           "AliasedOption", "min_area_option", "imagery_options", "Imagery", "ImageryRun",
+           "resolve_source", "source_options", "SOURCE_AUTO"]
 
 
 def out_option(default: str) -> Callable[[F], F]:
@@ -32,10 +36,10 @@ overwrite_option = click.option(
          "recorded writing; a folder holding other files is refused).")
 
 
-def method_option(default: str | None = None) -> Callable[[F], F]:
-    return click.option("-m", "--method", default=default,
-                        help="Detector name (see `sitewatch detectors`); default: the "
-                             "recommended one.")
+def method_option(default: str | None = None, help: str | None = None) -> Callable[[F], F]:
+    return click.option("-m", "--method", default=default, show_default=default is not None,
+                        help=help or "Detector name (see `sitewatch detectors`); default: the "
+                                     "recommended one.")
 
 
 def output_folder(out: Path, overwrite: bool, command: str) -> OutputFolder:
@@ -227,3 +231,226 @@ def parse_every(every: str) -> str | list[tuple[str, str]]:
                                  "windows like 2020-01-01/2020-03-31,2024-01-01/2024-03-31")
         wins.append((a, b))
     return wins
+
+
+# -- one grammar: aliases kept from older spellings ---------------------------------------
+class AliasedOption(click.Option):
+    """An option whose older spellings still work but are not shown in ``--help``.
+
+    Examples
+    --------
+    >>> opt = AliasedOption(["--source", "-s"], hidden_aliases=["-s"])
+    >>> opt.opts, opt.get_help_record(click.Context(click.Command("x")))[0]
+    (['--source', '-s'], '--source TEXT')
+    """
+
+    def __init__(self, *args: Any, hidden_aliases: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hidden_aliases = tuple(hidden_aliases)
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        shown = [o for o in self.opts if o not in self.hidden_aliases]
+        saved = self.opts
+        self.opts = shown or saved
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = saved
+
+
+def min_area_option(func: F) -> F:
+    """``--min-area M2``: the minimum mapping unit, the same in every command."""
+    from sitewatch.pipeline.change import MIN_AREA
+
+    return click.option("--min-area", "min_area_m2", type=Number(low=0),
+                        default=MIN_AREA.default, show_default=True, metavar="M2",
+                        help="Smallest change region kept, m² (the minimum mapping "
+                             "unit).")(func)
+
+
+# -- imagery: where scenes come from, the same options in every command that reads them ----
+#: ``--source`` when none is given: the bundled sample for sites inside it, Earth Search else.
+SOURCE_AUTO = "auto"
+_SH_SOURCES = ("cdse", "sentinelhub")
+
+
+def resolve_source(source: str | None, site: Any) -> str:
+    """The source a command reads: ``auto`` is the bundled sample for a site inside its
+    footprint (Apple Park, Cupertino: offline, as in the demo) and ``earth-search`` for
+    every other site.
+
+    Examples
+    --------
+    >>> from sitewatch.aoi import get_site, parse_site
+    >>> resolve_source("auto", get_site("cupertino-apple-park"))
+    'sample'
+    >>> resolve_source("auto", parse_site("-122.0135,37.325,-122.0025,37.336"))
+    'sample'
+    >>> resolve_source("auto", get_site("new-yalu-river-bridge"))
+    'earth-search'
+    >>> resolve_source("cdse", get_site("new-yalu-river-bridge"))
+    'cdse'
+    """
+    if source not in (None, SOURCE_AUTO):
+        return str(source)
+    from shapely.geometry import box
+
+    from sitewatch.imagery.sources.sample import SampleSource
+
+    footprint = box(*SampleSource().info["bounds_wgs84"]).buffer(1e-5)  # ~1 m: rounding
+    geometry = getattr(site, "geometry", None)
+    return "sample" if geometry is not None and footprint.contains(geometry) else \
+        "earth-search"
+
+
+def source_options(source: str, endpoint: str | None = None, token_url: str | None = None,
+                   profile: str | None = None, product: str | None = None,
+                   sas_url: str | None = None) -> dict[str, Any]:
+    """The source's constructor options from the command line, each checked to apply.
+
+    Examples
+    --------
+    >>> source_options("local", "my-tifs/")
+    {'path': 'my-tifs/'}
+    >>> source_options("earth-search", "http://127.0.0.1:8000/v1")
+    {'url': 'http://127.0.0.1:8000/v1'}
+    """
+    opts: dict[str, Any] = {}
+    sh = source in _SH_SOURCES
+    if endpoint:
+        if source == "sample":
+            raise ParameterError("--endpoint does not apply to --source sample (the bundled "
+                                 "files); for a folder of your own use --source local "
+                                 "--endpoint FOLDER")
+        opts["path" if source == "local" else "url"] = endpoint
+    if token_url:
+        if not sh:
+            raise ParameterError("--token-url applies to --source cdse or sentinelhub only")
+        opts["token_url"] = token_url
+    if profile:
+        if not sh:
+            raise ParameterError("--profile applies to --source cdse or sentinelhub only")
+        opts["profile"] = profile
+    if product and product != "s2-l2a":
+        if not sh:
+            raise ParameterError(f"--product {product} is available from --source cdse or "
+                                 "sentinelhub only")
+        opts["product"] = product
+    if sas_url:
+        if source != "planetary-computer":
+            raise ParameterError("--sas-url applies to --source planetary-computer only")
+        opts["sas_url"] = sas_url
+    if source == "local" and "path" not in opts:
+        raise ParameterError("--source local needs the folder: --endpoint FOLDER")
+    return opts
+
+
+@dataclass
+class Imagery:
+    """What a command's imagery options say; :meth:`for_site` resolves them for a site."""
+
+    source: str = SOURCE_AUTO
+    endpoint: str | None = None
+    token_url: str | None = None
+    profile: str | None = None
+    sas_url: str | None = None
+    product: str | None = None
+    start: str | None = None
+    end: str | None = None
+    every: str = "quarter"
+    cache_dir: Path | None = None
+    no_cache: bool = False
+
+    def for_site(self, site: Any) -> ImageryRun:
+        """Source name and options, dates, cadence and cache for ``site``."""
+        from sitewatch.pipeline.fetch import default_cache, default_period
+
+        name = resolve_source(self.source, site)
+        opts = source_options(name, self.endpoint, self.token_url, self.profile, self.product,
+                              self.sas_url)
+        start, end = default_period(site, self.start, self.end)
+        return ImageryRun(name, opts, start, end, parse_every(self.every), self.every,
+                          default_cache(name, enabled=not self.no_cache, root=self.cache_dir))
+
+
+@dataclass
+class ImageryRun:
+    """The imagery options resolved for one site (see :meth:`Imagery.for_site`)."""
+
+    source: str
+    source_options: dict[str, Any]
+    start: str
+    end: str
+    every: str | list[tuple[str, str]]
+    every_text: str
+    cache: Any
+
+
+_IMAGERY_KEYS = ("source", "endpoint", "token_url", "profile", "sas_url", "product", "start",
+                 "end", "every", "cache_dir", "no_cache")
+
+
+def imagery_options(*, every: str = "quarter", product: bool = False,
+                    dates: bool = True) -> Callable[[F], F]:
+    """``--source``, ``--endpoint``, ``--token-url``, ``--profile``, ``--sas-url``
+    (``--product``), ``--from``, ``--to``, ``--every``, ``--cache-dir``, ``--no-cache``:
+    the same options, with the same meaning, on every command that reads imagery.
+
+    The command receives them as one keyword argument ``imagery`` (an :class:`Imagery`).
+    ``every`` is the command's default cadence; ``dates=False`` leaves out ``--from``,
+    ``--to`` and ``--every`` (a command that takes its windows otherwise).
+    """
+    opts = [
+        click.option("--source", "-s", cls=AliasedOption, hidden_aliases=["-s"],
+                     default=SOURCE_AUTO, show_default=True, metavar="NAME",
+                     help="Imagery source (`sitewatch sources`): earth-search, "
+                          "planetary-computer, cdse, sentinelhub, local, sample; auto = the "
+                          "bundled sample for a site inside it (Apple Park, Cupertino), "
+                          "earth-search for any other."),
+        click.option("--endpoint", default=None, metavar="URL|FOLDER",
+                     help="The source's API URL (a mirror or private catalogue; also the "
+                          "source's environment variable, e.g. SITEWATCH_EARTH_SEARCH_URL); "
+                          "for --source local the folder (an OSCD city or dated GeoTIFFs)."),
+        click.option("--token-url", default=None, metavar="URL",
+                     help="OAuth token URL (cdse, sentinelhub; env SITEWATCH_CDSE_TOKEN_URL)."),
+        click.option("--profile", default=None, metavar="NAME",
+                     help="sentinelhub configuration profile holding the credentials (cdse, "
+                          "sentinelhub)."),
+        click.option("--sas-url", default=None, metavar="URL",
+                     help="Planetary Computer token API (env SITEWATCH_PC_SAS_URL or "
+                          "PC_SDK_SAS_URL)."),
+    ]
+    if product:
+        opts.append(click.option("--product", type=click.Choice(["s2-l2a", "s1-grd"]),
+                                 default="s2-l2a", show_default=True,
+                                 help="Sentinel-2 L2A, or Sentinel-1 GRD (cdse, sentinelhub)."))
+    if dates:
+        opts += [
+            click.option("--from", "start", default=None, metavar="DATE",
+                         help="First day, ISO 8601 (default: the site's own period, else five "
+                              "years ago)."),
+            click.option("--to", "end", default=None, metavar="DATE",
+                         help="Last day, ISO 8601 (default: the site's own, else today)."),
+            click.option("--every", default=every, show_default=True, metavar="CADENCE",
+                         help="Epochs: month, quarter, year, or windows START/END,START/END."),
+        ]
+    opts += [
+        click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+                     default=None, help="Tile cache folder (default $SITEWATCH_CACHE_DIR or "
+                                        "~/.cache/sitewatch), shared by every command."),
+        click.option("--no-cache", is_flag=True, help="Neither read nor write the tile cache."),
+    ]
+
+    def deco(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {k: kwargs.pop(k) for k in _IMAGERY_KEYS if k in kwargs}
+            if dates:  # a bad cadence is a usage error, found before any work
+                parse_every(values.get("every") or every)
+            return func(*args, imagery=Imagery(**values), **kwargs)
+
+        for opt in reversed(opts):
+            wrapper = opt(wrapper)
+        return wrapper  # type: ignore[return-value]
+
+    return deco

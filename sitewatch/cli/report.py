@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
+from sitewatch.cli._progress import Progress
 from sitewatch.cli._siterun import invoked_command, run_from_options, site_run_options
-from sitewatch.cli.options import SiteCommand
+from sitewatch.cli.options import Imagery, SiteCommand
 
 
 def _is_report(path: Path) -> bool:
@@ -28,8 +29,8 @@ def _is_report(path: Path) -> bool:
               default=None, help="HTML file to write (default: <site-id>-report.html).")
 @click.option("--overwrite", is_flag=True,
               help="Replace an earlier report (never a file sitewatch did not write).")
-def command(site: str, merge: bool, source: str, start: str | None, end: str | None,
-            every: str, method: str | None, min_area_m2: float, out: Path | None,
+def command(site: str, merge: bool, imagery: Imagery, method: str | None,
+            params: tuple[str, ...], min_area_m2: float, out: Path | None,
             overwrite: bool) -> None:
     """Write one HTML report of SITE that opens offline: figures, timelapse, progress,
     largest changes, the scenes used and the provenance, all embedded."""
@@ -39,6 +40,8 @@ def command(site: str, merge: bool, source: str, start: str | None, end: str | N
 
     path = out or Path(f"{resolve_site(site, merge=merge).id}-report.html")
     check_output_file(path, overwrite=overwrite, is_ours=_is_report, what="report")
-    run = run_from_options(site, merge, source, start, end, every, method, min_area_m2)
-    write_report(run, path, command=invoked_command())
+    with Progress() as progress:
+        run = run_from_options(site, merge, imagery, method, params, min_area_m2, progress)
+        with progress.step("draw"):
+            write_report(run, path, command=invoked_command())
     click.echo(str(path))

@@ -11,6 +11,8 @@ import click
 _NEEDS = {"earth-search": ("pystac_client",), "planetary-computer": ("pystac_client",
                                                                      "planetary_computer"),
           "cdse": ("sentinelhub",), "sentinelhub": ("sentinelhub",)}
+#: The extra that installs what a source needs beyond the core install.
+_EXTRA = {"planetary-computer": "stac", "cdse": "sentinelhub", "sentinelhub": "sentinelhub"}
 _ACCOUNT = {"cdse": "free account: SH_CLIENT_ID / SH_CLIENT_SECRET or a sentinelhub profile",
             "sentinelhub": "paid account: SH_CLIENT_ID / SH_CLIENT_SECRET or a sentinelhub "
                            "profile"}
@@ -27,7 +29,7 @@ def _describe(name: str) -> dict[str, Any]:
             "endpoint_env": getattr(cls, "url_env", None),
             "token_url": getattr(cls, "default_token_url", None),
             "token_url_env": getattr(cls, "token_env", None),
-            "installed": not missing, "missing": missing}
+            "installed": not missing, "missing": missing, "extra": _EXTRA.get(name)}
 
 
 @click.command("sources")
@@ -41,7 +43,8 @@ def command(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=1))
         return
     for r in rows:
-        state = "" if r["installed"] else (f"  [not installed: pip install 'sitewatch[all]' "
+        extra = f"'sitewatch[{r['extra']}]'" if r["extra"] else "sitewatch"
+        state = "" if r["installed"] else (f"  [not installed: pip install {extra} "
                                            f"({', '.join(r['missing'])})]")
         click.echo(f"{r['name']}{state}")
         click.echo(f"    {r['description']}")

@@ -43,6 +43,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
@@ -53,7 +54,8 @@ from sitewatch.detectors.partial import Partial, merge_partials
 from sitewatch.errors import DetectorError
 from sitewatch.types import ChangeMap
 
-__all__ = ["Detector", "FitState", "Block", "BlockSource", "check_pair", "MAX_PASSES", "Param"]
+__all__ = ["Detector", "FitState", "Block", "BlockSource", "check_pair", "MAX_PASSES", "Param",
+           "available_cores"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,20 @@ BlockSource = Callable[[], Iterable[Block]]
 
 #: Safety limit on the number of fit passes.
 MAX_PASSES = 200
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else the machine's count).
+
+    Examples
+    --------
+    >>> available_cores() >= 1
+    True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - platforms without affinity masks
+        return max(1, os.cpu_count() or 1)
 
 
 def check_pair(before: np.ndarray, after: np.ndarray, valid: np.ndarray | None = None
@@ -92,7 +108,9 @@ def check_pair(before: np.ndarray, after: np.ndarray, valid: np.ndarray | None =
     if b.ndim != 3 or b.shape != a.shape:
         raise DetectorError(f"before {b.shape} and after {a.shape} must both be (band, row, col) "
                             "of one shape: load both dates on the same grid and bands")
-    ok = np.isfinite(b).all(axis=0) & np.isfinite(a).all(axis=0)
+    ok = np.ones(b.shape[1:], bool)
+    for x in (*b, *a):  # band by band: no (B, M, N) temporary
+        ok &= np.isfinite(x)
     if valid is not None:
         v = np.asarray(valid, dtype=bool)
         if v.shape != ok.shape:
@@ -124,8 +142,15 @@ class Detector:
         Bands the detector needs, in order (empty: any bands).
     halo : int
         Rows/cols of context ``apply`` needs beyond a block's edges.
+    stats_halo : int or None
+        Rows/cols of context ``block_stats`` needs (None: ``halo``; 0 for per-pixel
+        statistics, so fit passes read no halo rows).
     block_align : int
         Block offsets must be multiples of this.
+    threads : int
+        Threads one call of ``apply`` may use for its own work (a network's
+        convolutions); the block runners set it so that it and the blocks they run at
+        once share the cores (1 when blocks already run on every core).
     parameters : tuple of Param
         The tuning knobs, declared once: name, type, default, range or
         choices, finiteness, when they apply, help
@@ -150,7 +175,9 @@ class Detector:
     summary: ClassVar[str] = ""
     bands: ClassVar[tuple[str, ...]] = ()
     halo: ClassVar[int] = 0
+    stats_halo: ClassVar[int | None] = None
     block_align: ClassVar[int] = 1
+    threads: int = 1
     parameters: ClassVar[tuple[Param, ...]] = ()
 
     def __init__(self, *, band_names: Sequence[str] = (), pixel_size_m: float = 10.0,

@@ -32,6 +32,9 @@ from sitewatch.errors import DetectorError
 
 __all__ = ["Partial", "merge_partials", "Histogram"]
 
+#: Values binned at a time by :meth:`Histogram.counts` (temporaries of about 1 MB).
+_COUNT_CHUNK = 1 << 18
+
 
 def _arrays(d: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype="float64") for k, v in (d or {}).items()}
@@ -178,19 +181,32 @@ class Histogram:
         np.clip(i, 0, self.nbins - 1, out=i)
         return i.astype(np.int32)  # bincount is faster on int32 indices
 
-    def counts(self, values: np.ndarray) -> np.ndarray:
-        """(nbins,) float64 counts of the finite values.
+    def counts(self, values: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+        """(nbins,) float64 counts of the finite values (where ``where`` is True, if given).
+
+        Counted in cache-sized chunks, so the temporaries stay small and hot.
 
         Examples
         --------
         >>> Histogram(0, 4, 4).counts(np.array([0.5, 1.5, 1.6, np.nan]))
         array([1., 2., 0., 0.])
+        >>> Histogram(0, 4, 4).counts(np.array([0.5, 1.5, 1.6]), where=np.array([1, 0, 1], bool))
+        array([1., 1., 0., 0.])
         """
-        v = np.asarray(values).ravel()
-        fin = np.isfinite(v)
-        if not fin.all():
-            v = v[fin]
-        return np.bincount(self.index(v), minlength=self.nbins).astype("float64")
+        v = np.asarray(values)
+        if where is not None:
+            w = np.broadcast_to(np.asarray(where, bool), v.shape)
+            if not w.all():
+                v = v[w]
+        v = v.ravel()
+        total = np.zeros(self.nbins, np.int64)
+        for s in range(0, v.size, _COUNT_CHUNK):
+            c = v[s:s + _COUNT_CHUNK]
+            fin = np.isfinite(c)
+            if not fin.all():
+                c = c[fin]
+            total += np.bincount(self.index(c), minlength=self.nbins)
+        return total.astype("float64")
 
     def quantile(self, counts: np.ndarray, q: float) -> float:
         """The ``q`` quantile (0-1) of the histogrammed values.

@@ -5,8 +5,9 @@ geometry out; no file I/O) by :func:`trace_polygons`, the one tracer of every
 region, event and overlay, which returns only valid geometries (OGC simple
 features, as shapely/GEOS and GIS tools check them): each label's 4-connected
 pieces are traced as rings that never touch themselves, and pieces that meet
-only at a pixel corner are kept as the parts of one MultiPolygon. Areas are
-geodesic (WGS84 ellipsoid), so they are right in m² whatever the grid's CRS.
+only at a pixel corner are kept as the parts of one MultiPolygon. A region's area
+is the sum of its pixels' geodesic areas (WGS84 ellipsoid), so it is right in m²
+whatever the grid's CRS and the regions add up to the mask's total.
 A region's type comes from its composition (:mod:`sitewatch.detectors.composition`).
 
 Examples
@@ -43,7 +44,7 @@ from sitewatch.detectors.composition import (
     type_areas,
 )
 from sitewatch.errors import DataError
-from sitewatch.geometry import geodesic_area_m2, to_wgs84
+from sitewatch.geometry import to_wgs84
 from sitewatch.raster import pixel_area_m2
 from sitewatch.types import ChangeType
 
@@ -138,9 +139,10 @@ class Region:
     """One connected change region.
 
     ``geometry`` is in the grid's CRS, ``geometry_wgs84`` in lon/lat; ``area_m2``
-    is geodesic; ``change_type`` is the region's class (its dominant type, or
-    ``MIXED``), ``composition`` the area share of each pixel type (code -> share,
-    largest first); ``stats`` holds mean magnitude / probability and any extra.
+    is the sum of its pixels' geodesic areas; ``change_type`` is the region's class
+    (its dominant type, or ``MIXED``), ``composition`` the area share of each pixel
+    type (code -> share, largest first); ``stats`` holds mean magnitude / probability
+    and any extra.
     """
 
     id: int
@@ -191,7 +193,8 @@ def regions_from_mask(mask: np.ndarray, transform: Affine, crs: Any, *,
                       probability: np.ndarray | None = None,
                       change_type: np.ndarray | None = None,
                       min_area_m2: float = 0.0, connectivity: int = 8,
-                      extra: dict[str, Any] | None = None) -> list[Region]:
+                      extra: dict[str, Any] | None = None,
+                      pixel_area: np.ndarray | None = None) -> list[Region]:
     """Connected regions of a boolean mask as polygons with statistics.
 
     Parameters
@@ -209,6 +212,11 @@ def regions_from_mask(mask: np.ndarray, transform: Affine, crs: Any, *,
     connectivity : {4, 8}
     extra : dict, optional
         Copied into every region's stats (e.g. the two dates).
+    pixel_area : (M, 1) or (M, N) ndarray, optional
+        Ground area of every pixel in m² (default
+        :func:`~sitewatch.raster.pixel_area_m2` of the grid). A region's area is the sum
+        over its pixels, so the regions add up to the mask's total area exactly, in
+        memory and block by block.
 
     Returns
     -------
@@ -231,14 +239,17 @@ def regions_from_mask(mask: np.ndarray, transform: Affine, crs: Any, *,
     mean_mag = _mean_in(magnitude, labels, n)
     mean_prob = _mean_in(probability, labels, n)
     counts = np.bincount(labels.ravel(), minlength=n + 1)
+    if pixel_area is None:
+        pixel_area = pixel_area_m2(transform, crs, mask.shape)
+    region_area = ndimage.sum_labels(np.broadcast_to(pixel_area, mask.shape), labels,
+                                     np.arange(1, n + 1))
     areas = None
     if change_type is not None:
-        areas = type_areas(labels, change_type, n,
-                           pixel_area=pixel_area_m2(transform, crs, mask.shape))
+        areas = type_areas(labels, change_type, n, pixel_area=pixel_area)
     regions = []
     for lab, geom in trace_polygons(labels, transform, mask=mask).items():
         g_ll = valid_geometry(to_wgs84(geom, crs))
-        area = geodesic_area_m2(g_ll, "EPSG:4326")
+        area = float(region_area[lab - 1])
         if area < min_area_m2:
             continue
         c = g_ll.centroid
@@ -251,7 +262,9 @@ def regions_from_mask(mask: np.ndarray, transform: Affine, crs: Any, *,
         regions.append(Region(lab, geom, g_ll, area, int(counts[lab]), (c.x, c.y),
                               int(region_class(shares)) if shares else int(ChangeType.OTHER),
                               stats, shares))
-    regions.sort(key=lambda r: -r.area_m2)
+    # largest first; equal areas (to a millionth of a m², whatever the order the pixel
+    # areas were summed in) in raster order, as the block runner orders them
+    regions.sort(key=lambda r: (-round(r.area_m2, 6), r.id))
     for i, r in enumerate(regions, start=1):
         r.id = i
     return regions

@@ -109,9 +109,13 @@ class TimelineParams:
     noise_var : float
         Variance of one clear observation around its state, summed over bands
         (see :func:`estimate_noise_var`); the prior of the significance test.
-    persistence : int
-        Later clear observations that must confirm a change (1: the change is
-        seen in at least two clear observations).
+    persistence_days : float
+        How long the new state must be seen to hold: its clear observations
+        must reach at least this many days past its first one (60: the next
+        quarter of a quarterly series, the next two months of a monthly one,
+        two months of scenes for one epoch per scene), with at least
+        ``confirm_share`` of them (all of up to three) still far from the old
+        state. 0: no confirmation.
     min_before : int
         Clear observations of the old state needed before a change (2: a change
         right after the first observation, which may itself be a missed cloud,
@@ -123,6 +127,17 @@ class TimelineParams:
         old state (a pixel that returns is not changed).
     prior_dof : float
         Weight, in observations, of ``noise_var`` in each pixel's variance.
+    large_factor : float
+        A change larger than this many thresholds may rest on one clear
+        observation of the old state, or on new-state observations spanning
+        less than ``persistence_days`` (under clouds, at the ends of the
+        series), if it moves bands apart (a uniform brightening or darkening
+        of every band is a missed cloud or shadow); its confidence is halved.
+        0: never.
+    season_days : float
+        Observations at most this many days apart in the year (in different
+        years) are of the same season: a change whose new state matches the
+        old state of the same season returns with it and is seasonal.
     max_rounds : int
         Times a pixel is re-examined after setting aside a transient.
     first_rounds : int
@@ -131,11 +146,14 @@ class TimelineParams:
 
     threshold: float
     noise_var: float
-    persistence: int = 1
+    persistence_days: float = 60.0
     min_before: int = 2
     z_min: float = 3.0
     min_share: float = 0.5
     prior_dof: float = 4.0
+    large_factor: float = 1.5
+    season_days: float = 45.0
+    confirm_share: float = 0.75
     max_rounds: int = 3
     first_rounds: int = 2
 
@@ -144,9 +162,9 @@ class TimelineParams:
             raise DataError(f"timeline threshold must be a positive number, got {self.threshold}")
         if not np.isfinite(self.noise_var) or self.noise_var < 0:
             raise DataError(f"noise variance must be >= 0, got {self.noise_var}")
-        if self.persistence < 0 or self.min_before < 1:
-            raise DataError("persistence must be >= 0 and min_before >= 1 "
-                            f"(got {self.persistence}, {self.min_before})")
+        if not self.persistence_days >= 0 or self.min_before < 1:
+            raise DataError("persistence must be >= 0 days and min_before >= 1 "
+                            f"(got {self.persistence_days}, {self.min_before})")
         if not 0 <= self.min_share <= 1:
             raise DataError(f"min_share is a share in [0, 1], got {self.min_share}")
 
@@ -178,7 +196,8 @@ class PixelHistory:
     confidence : (M, N) float32
         ``share * (1 - 0.5 ** min(n_before, n_changed_after))`` in [0, 1]: how
         consistently and by how many clear observations each state was seen
-        (0 if unchanged).
+        (0 if unchanged), halved for a large change resting on one clear
+        observation of a state.
     transients : (M, N) uint16
         Observations set aside as transients.
     clear_count : (M, N) uint16
@@ -188,6 +207,12 @@ class PixelHistory:
         before it: a possible change to confirm with the next epochs.
     before_state, after_state : (B, M, N) float32
         Mean spectra of the old and the new state (NaN if unchanged).
+    seasonal : (M, N) bool
+        A shift that the same-season observations of other years undo: set
+        aside as seasonal, not changed.
+    season_pairs : (M, N) uint16
+        Same-season (old, new) observation pairs a change was checked on (0: the
+        series could not tell it from the season).
     """
 
     changed: np.ndarray
@@ -204,6 +229,8 @@ class PixelHistory:
     pending: np.ndarray
     before_state: np.ndarray
     after_state: np.ndarray
+    seasonal: np.ndarray | None = None
+    season_pairs: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -439,33 +466,48 @@ def _zscore(st: dict[str, np.ndarray], noise_var: float, prior_dof: float) -> np
 
 
 def _confirm(xz: np.ndarray, v: np.ndarray, k: np.ndarray, mb: np.ndarray, ma: np.ndarray,
-             prm: TimelineParams) -> dict[str, np.ndarray]:
+             prm: TimelineParams, days: np.ndarray, *, min_before: int | None = None
+             ) -> dict[str, np.ndarray]:
     """Does the new state last, and was the old one seen consistently?
 
-    After the split: the first ``persistence + 1`` clear observations from ``k``
-    must each be farther than the threshold from the old state ``mb``, and at
-    least ``min_share`` of all of them (no return). Before it: the last
+    After the split: the clear observations from ``k`` up to the first one at
+    least ``persistence_days`` after it must be farther than the threshold from
+    the old state ``mb`` (``confirm_share`` of them; all of up to three), and
+    at least ``min_share`` of all of them (no return). Before it: the last
     ``min_before`` clear observations must each be that far from the new state
     ``ma``, and at least ``min_share`` of all of them (a lone odd observation,
     such as a missed cloud in the first epoch, is not an old state).
     """
     t = xz.shape[0]
+    need_before = prm.min_before if min_before is None else min_before
     thr = prm.threshold
     tidx = np.arange(t)[:, None]
+    ar = np.arange(k.size)
     after = v & (tidx >= k[None])
     before = v & (tidx < k[None])
     far_a = after & (np.sqrt(_ssum(xz - mb[None])) > thr)
     far_b = before & (np.sqrt(_ssum(xz - ma[None])) > thr)
-    early = after & (_cumsum0(after.astype("int32")) <= prm.persistence + 1)
-    late = before & (_cumsum0(before[::-1].astype("int32"))[::-1] <= prm.min_before)
-    persists = (early.sum(axis=0) == prm.persistence + 1) & ~(early & ~far_a).any(axis=0)
-    held = (late.sum(axis=0) == prm.min_before) & ~(late & ~far_b).any(axis=0)
+    first_far = far_a[k, ar]
+    if prm.persistence_days > 0:
+        reach = after & ((days[:, None] - days[k][None]) >= prm.persistence_days)
+        reached = reach.any(axis=0)
+        upto = np.where(reached, reach.argmax(axis=0), t - 1)
+        span = after & (tidx <= upto[None])
+        n_span = span.sum(axis=0)
+        persists = reached & ((span & far_a).sum(axis=0) >= np.ceil(prm.confirm_share * n_span))
+    else:
+        reached = np.ones(k.size, bool)
+        persists = first_far
+    late = before & (_cumsum0(before[::-1].astype("int32"))[::-1] <= need_before)
+    held = (late.sum(axis=0) == need_before) & ~(late & ~far_b).any(axis=0)
     n_far = far_a.sum(axis=0)
-    share = n_far / np.maximum(after.sum(axis=0), 1)
+    n_after = after.sum(axis=0)
+    share = n_far / np.maximum(n_after, 1)
     share_b = far_b.sum(axis=0) / np.maximum(before.sum(axis=0), 1)
-    return {"persists": persists, "share": share, "n_far": n_far,
-            "first_far": far_a[k, np.arange(k.size)],
-            "ok": persists & held & (share >= prm.min_share) & (share_b >= prm.min_share)}
+    return {"persists": persists, "share": share, "n_far": n_far, "first_far": first_far,
+            "reached": reached, "all_far": n_far == n_after,
+            "ok": persists & held & (share >= prm.min_share) & (share_b >= prm.min_share),
+            "held": held & (share_b >= prm.min_share)}
 
 
 def _spikes(xz: np.ndarray, v: np.ndarray, thr: float) -> np.ndarray:
@@ -501,7 +543,48 @@ def _significant(st: dict[str, np.ndarray], prm: TimelineParams) -> tuple[np.nda
 _FIELDS = ("k", "dist", "z", "share", "nb", "na", "nfar")
 
 
-def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams) -> dict[str, np.ndarray]:
+def _same_season(days: np.ndarray, season_days: float) -> list[tuple[int, int]]:
+    """(i, j), i < j: epochs of the same season in different years."""
+    doy = np.mod(days, 365.25)
+    out = []
+    for i in range(days.size):
+        for j in range(i + 1, days.size):
+            gap = abs(doy[i] - doy[j])
+            if min(gap, 365.25 - gap) <= season_days and days[j] - days[i] >= 300:
+                out.append((i, j))
+    return out
+
+
+def _seasonal(xz: np.ndarray, v: np.ndarray, k: np.ndarray, thr: float, share: float,
+              pairs: Sequence[tuple[int, int]], upto: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Changes the same season of another year undoes, and the pairs each was checked on.
+
+    Each clear observation of the new state is compared with the clear
+    observations of the old state in the same season of other years; it
+    *returns* when one of them is within ``thr``. A change whose
+    observations with a same-season counterpart return in at least ``share``
+    of the cases follows the season (a clearing that looks like the brown
+    winter meadow in winter, but not in summer, is a change). ``upto`` ends
+    each pixel's new state (a later change).
+    """
+    t, _, p = xz.shape
+    nearest = np.full((t, p), np.inf, "float32")
+    for i, j in pairs:
+        sel = v[i] & v[j] & (k > i) & (k <= j)
+        if upto is not None:
+            sel &= j < upto
+        if sel.any():
+            d = np.sqrt(_ssum(xz[j][:, sel] - xz[i][:, sel]))
+            nearest[j, sel] = np.minimum(nearest[j, sel], d)
+    checked = np.isfinite(nearest)
+    n = checked.sum(axis=0)
+    back = (checked & (nearest <= thr)).sum(axis=0)
+    return (n > 0) & (back >= share * n), n
+
+
+def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams,
+                   days: np.ndarray) -> dict[str, np.ndarray]:
     t, b, p = x.shape
     # centre each pixel on its mean clear spectrum (in place; zero stays where v is False):
     # the sums of the split statistic stay small, so float32 does not cancel
@@ -518,7 +601,8 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams) -> dict[st
         "share": np.zeros(p, "float32"), "nb": np.zeros(p, "int64"), "na": np.zeros(p, "int64"),
         "nfar": np.zeros(p, "int64"), "mb": np.full((b, p), np.nan, "float32"),
         "ma": np.full((b, p), np.nan, "float32")}
-    pers = prm.persistence
+    after_min = 2 if prm.persistence_days > 0 else 1
+    out["single"] = np.zeros(p, bool)
 
     def record(a: np.ndarray, sel: np.ndarray, st: dict[str, np.ndarray], z: np.ndarray,
                cf: dict[str, np.ndarray]) -> None:
@@ -535,7 +619,7 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams) -> dict[st
     # 1. best split of every pixel. Where it moved more than the threshold, one-epoch
     #    excursions whose neighbours agree are transients (gaps), and so is a first new
     #    observation that does not last; those pixels are looked at again.
-    st_all = _best_split(xz, vw, sq, None, prm.min_before, pers + 1, centred=True)
+    st_all = _best_split(xz, vw, sq, None, prm.min_before, after_min, centred=True)
     todo = np.flatnonzero(st_all["ok"] & (st_all["dist"] > prm.threshold))
     st = subset(st_all, todo)
     if todo.size:
@@ -547,7 +631,7 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams) -> dict[st
             xr = np.take(xs, np.flatnonzero(redo), axis=2)
             vr = vw[:, todo[redo]]
             xr *= vr[:, None]
-            new = _best_split(xr, vr, _ssum(xr), None, prm.min_before, pers + 1)
+            new = _best_split(xr, vr, _ssum(xr), None, prm.min_before, after_min)
             for key in st:
                 st[key][..., redo] = new[key]
     for rnd in range(max(prm.max_rounds, 1)):
@@ -557,7 +641,7 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams) -> dict[st
             xs = np.take(xz, todo, axis=2)
             vs = vw[:, todo]
             xs *= vs[:, None]
-            st = _best_split(xs, vs, _ssum(xs), None, prm.min_before, pers + 1)
+            st = _best_split(xs, vs, _ssum(xs), None, prm.min_before, after_min)
         else:
             vs = vw[:, todo]
             xs *= vs[:, None]
@@ -568,13 +652,51 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams) -> dict[st
         idx = todo[sel]
         sub = subset(st, sel)
         cf = _confirm(np.take(xs, sel, axis=2), vs[:, sel], sub["k"], sub["mb"], sub["ma"],
-                      prm)
+                      prm, days)
         record(idx[cf["ok"]], cf["ok"], sub, z[sel], cf)
         out["changed"][idx[cf["ok"]]] = True
-        retry = ~cf["persists"] & cf["first_far"]
+        retry = ~cf["persists"] & cf["first_far"] & cf["reached"]
         vw[sub["k"][retry], idx[retry]] = False
         todo = idx[retry]
-    # 2. the first lasting change: an earlier one inside the old state?
+    # 1b. large changes on one clear observation of either state (under clouds, at the
+    #     ends of the series): where the counts, not the evidence, stopped the rule
+    if prm.large_factor > 0:
+        idx = np.flatnonzero(~out["changed"] & (vw.sum(axis=0) >= 2))
+        if idx.size:
+            xs = np.take(xz, idx, axis=2)
+            vs = vw[:, idx]
+            xs *= vs[:, None]
+            st = _best_split(xs, vs, _ssum(xs), None, 1, 1)
+            z, cand = _significant(st, prm)
+            cand &= st["dist"] > prm.large_factor * prm.threshold
+            if cand.any():
+                sel = np.flatnonzero(cand)
+                sub = subset(st, sel)
+                cf = _confirm(np.take(xs, sel, axis=2), vs[:, sel], sub["k"], sub["mb"],
+                              sub["ma"], prm, days, min_before=1)
+                # a lone old observation that was a missed cloud makes every band darker
+                # after it; a short new state that is a missed cloud or a shadow makes
+                # every band brighter or darker: a change of surface is accepted on so
+                # little only when it moves bands apart (a new bright roof in the last
+                # epoch waits for the next one, as "pending")
+                d = sub["ma"] - sub["mb"]
+                with np.errstate(invalid="ignore"):
+                    some_up = d.max(axis=0) > 0.1 * sub["dist"]
+                    apart = ((d.max(axis=0) > 0.25 * sub["dist"])
+                             & (d.min(axis=0) < -0.25 * sub["dist"]))
+                lone_old = sub["nb"] < prm.min_before
+                short_new = ~cf["reached"]
+                plausible = np.where(short_new, apart, some_up)
+                acc = ((lone_old | short_new) & plausible & cf["held"]
+                       & (cf["share"] >= prm.confirm_share))
+                record(idx[sel[acc]], acc, sub, z[sel], cf)
+                out["changed"][idx[sel[acc]]] = True
+                out["single"][idx[sel[acc]]] = True
+    pairs = _same_season(days, prm.season_days) if prm.season_days > 0 else []
+    # two observations of one state differ by sqrt(2 noise_var) on average: a pair within
+    # the threshold, or within twice that, is the same state
+    same = max(prm.threshold, 2.0 * float(np.sqrt(2 * prm.noise_var)))
+    # 2. the first lasting change: an earlier one inside the old state (not a season)?
     for _ in range(prm.first_rounds):
         idx = np.flatnonzero(out["changed"])
         if idx.size == 0:
@@ -583,12 +705,15 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams) -> dict[st
         vs = vw[:, idx]
         xs *= vs[:, None]
         st = _best_split(xs, vs, _ssum(xs), (np.zeros(idx.size, "int64"), out["k"][idx]),
-                         prm.min_before, pers + 1)
+                         prm.min_before, after_min)
         z, cand = _significant(st, prm)
         if not cand.any():
             break
-        cf = _confirm(xs, vs, st["k"], st["mb"], st["ma"], prm)
+        cf = _confirm(xs, vs, st["k"], st["mb"], st["ma"], prm, days)
         acc = cand & cf["ok"]
+        if pairs and acc.any():   # every clear view: a yearly trough is no transient
+            acc &= ~_seasonal(np.take(xz, idx, axis=2), v[:, idx], st["k"], same,
+                              prm.confirm_share, pairs, upto=out["k"][idx])[0]
         if not acc.any():
             break
         record(idx[acc], acc, st, z, cf)
@@ -599,7 +724,7 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams) -> dict[st
         vs = vw[:, idx]
         xs *= vs[:, None]
         st = _best_split(xs, vs, _ssum(xs), (out["k"][idx], np.full(idx.size, t, "int64")),
-                         pers + 1, pers + 1)
+                         after_min, after_min)
         z, cand = _significant(st, prm)
         tidx = np.arange(t)[:, None]
         upto = np.where(cand, st["k"], t)
@@ -607,6 +732,23 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams) -> dict[st
         n = seg.sum(axis=0)
         out["ma"][:, idx] = np.einsum("tbp,tp->bp", xs, seg.astype("float32")) / n
         out["na"][idx] = n
+    # 4. seasons: a new state that the same season of another year undoes is seasonal
+    out["seasonal"] = np.zeros(p, bool)
+    out["season_pairs"] = np.zeros(p, "int64")
+    idx = np.flatnonzero(out["changed"])
+    if pairs and idx.size:
+        xs = np.take(xz, idx, axis=2)
+        seas, n_pairs = _seasonal(xs, v[:, idx], out["k"][idx], same, prm.confirm_share,
+                                  pairs)
+        out["season_pairs"][idx] = n_pairs
+        out["seasonal"][idx[seas]] = True
+        out["changed"][idx[seas]] = False
+        gone = idx[seas]
+        out["k"][gone] = -1
+        for name in ("dist", "z"):
+            out[name][gone] = np.nan
+        out["mb"][:, gone] = np.nan
+        out["ma"][:, gone] = np.nan
     out["mb"] += centre
     out["ma"] += centre
     tidx = np.arange(t)[:, None]
@@ -630,7 +772,8 @@ def _history_chunk(x: np.ndarray, v: np.ndarray, prm: TimelineParams) -> dict[st
 
 
 def pixel_history(stack: StackLike, params: TimelineParams, valid: np.ndarray | None = None,
-                  *, chunk_pixels: int = CHUNK_PIXELS) -> PixelHistory:
+                  *, days: Sequence[float] | np.ndarray | None = None,
+                  chunk_pixels: int = CHUNK_PIXELS) -> PixelHistory:
     """The first lasting change of every pixel of an epoch stack (see the module docs).
 
     Parameters
@@ -642,6 +785,10 @@ def pixel_history(stack: StackLike, params: TimelineParams, valid: np.ndarray | 
         Global parameters (the same for every block of a site).
     valid : (T, M, N) bool ndarray, optional
         Clear observations (default: finite in every band).
+    days : (T,) array of float, optional
+        Date of each epoch in days (any origin: e.g. ``datetime.date.toordinal``),
+        for the persistence in days and the seasons (default: quarters, 91.3 days
+        apart).
     chunk_pixels : int
         Pixels processed together (memory bound, not results).
 
@@ -655,6 +802,10 @@ def pixel_history(stack: StackLike, params: TimelineParams, valid: np.ndarray | 
         If the stack is not (time, band, row, col) of at least 3 epochs.
     """
     layers, (t, b, m, n) = as_stack(stack, valid)
+    day = (np.arange(t) * 91.3125 if days is None else np.asarray(days, "float64"))
+    if day.shape != (t,) or not np.isfinite(day).all() or (np.diff(day) < 0).any():
+        raise DataError(f"days must hold one date per epoch, in time order ({t} epochs, got "
+                        f"{day.shape})")
     rows_per = max(1, chunk_pixels // max(n, 1))
     h = PixelHistory(
         changed=np.zeros((m, n), bool), first_epoch=np.full((m, n), -1, "int16"),
@@ -664,11 +815,12 @@ def pixel_history(stack: StackLike, params: TimelineParams, valid: np.ndarray | 
         n_after=np.zeros((m, n), "uint16"), confidence=np.zeros((m, n), "float32"),
         transients=np.zeros((m, n), "uint16"), clear_count=np.zeros((m, n), "uint16"),
         pending=np.zeros((m, n), bool), before_state=np.full((b, m, n), np.nan, "float32"),
-        after_state=np.full((b, m, n), np.nan, "float32"))
+        after_state=np.full((b, m, n), np.nan, "float32"),
+        seasonal=np.zeros((m, n), bool), season_pairs=np.zeros((m, n), "uint16"))
     for r0 in range(0, m, rows_per):
         rows = slice(r0, min(m, r0 + rows_per))
         x, v = _chunk(layers, valid, rows, (t, b, m, n))
-        o = _history_chunk(x, v, params)
+        o = _history_chunk(x, v, params, day)
         nr = rows.stop - rows.start
         shp = (nr, n)
         h.changed[rows] = o["changed"].reshape(shp)
@@ -680,8 +832,10 @@ def pixel_history(stack: StackLike, params: TimelineParams, valid: np.ndarray | 
         h.n_before[rows] = o["nb"].reshape(shp)
         h.n_after[rows] = o["na"].reshape(shp)
         support = np.minimum(o["nb"], o["nfar"])
-        h.confidence[rows] = np.where(o["changed"], o["share"] * (1 - 0.5 ** support),
-                                      0).reshape(shp)
+        conf = o["share"] * (1 - 0.5 ** support) * np.where(o["single"], 0.5, 1.0)
+        h.confidence[rows] = np.where(o["changed"], conf, 0).reshape(shp)
+        h.seasonal[rows] = o["seasonal"].reshape(shp)       # type: ignore[index]
+        h.season_pairs[rows] = o["season_pairs"].reshape(shp)  # type: ignore[index]
         h.transients[rows] = o["transients"].reshape(shp)
         h.clear_count[rows] = o["clear"].reshape(shp)
         h.pending[rows] = o["pending"].reshape(shp)

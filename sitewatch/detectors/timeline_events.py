@@ -12,8 +12,11 @@ interval holds that epoch takes it; the others keep theirs, in turn agreed
 with the rest of their region. A pixel never gets a date outside its own
 interval.
 
-:func:`timeline_events` then cuts the changed pixels into **events**:
-connected regions (8-connected) that changed in the same epoch, each with the window
+Regions are cut by change type first (:func:`smooth_types` removes the
+speckle of types): a road paved next to a yard being filled are two regions
+even when one epoch holds both. :func:`timeline_events` then cuts the changed
+pixels into **events**: connected regions (8-connected) that changed in the
+same epoch and in the same way, each with the window
 between the last epoch any part of it was seen unchanged and the epoch it was
 first seen changed, its type, area (geodesic m²) and polygon.
 
@@ -44,13 +47,14 @@ from sitewatch.errors import DataError
 from sitewatch.raster import pixel_area_m2
 from sitewatch.types import ChangeType
 
-__all__ = ["refine_dates", "absorb_slivers", "timeline_events"]
+__all__ = ["refine_dates", "absorb_slivers", "smooth_types", "timeline_events"]
 
 _EIGHT = np.ones((3, 3), bool)
 
 
 def refine_dates(changed: np.ndarray, first_epoch: np.ndarray, last_unchanged: np.ndarray, *,
-                 connectivity: int = 8, rounds: int = 4) -> np.ndarray:
+                 groups: np.ndarray | None = None, connectivity: int = 8,
+                 rounds: int = 4) -> np.ndarray:
     """Epoch of each changed pixel, agreed with its connected region (see the module docs).
 
     Parameters
@@ -58,6 +62,9 @@ def refine_dates(changed: np.ndarray, first_epoch: np.ndarray, last_unchanged: n
     changed : (M, N) bool
     first_epoch, last_unchanged : (M, N) int
         The pixel's interval: changed after ``last_unchanged``, by ``first_epoch``.
+    groups : (M, N) int, optional
+        Regions agree only within one group (the change type: a road paved next to
+        a yard being filled is two regions, each with its own date).
     connectivity : {4, 8}
     rounds : int
         Times the pixels left undated are agreed among themselves.
@@ -77,7 +84,12 @@ def refine_dates(changed: np.ndarray, first_epoch: np.ndarray, last_unchanged: n
         return date
     if (first[changed] <= last[changed]).any():
         raise DataError("first_epoch must come after last_unchanged for every changed pixel")
-    labels, n = ndimage.label(changed, structure=_EIGHT if connectivity == 8 else None)
+    if groups is None:
+        labels, n = ndimage.label(changed, structure=_EIGHT if connectivity == 8 else None)
+    else:
+        labels = measure.label(np.where(changed, np.asarray(groups).astype("int64") + 1, 0),
+                               background=0, connectivity=2 if connectivity == 8 else 1)
+        n = int(labels.max())
     n_epochs = int(first[changed].max()) + 2
     flat = np.flatnonzero(changed)
     lab, lo, hi = labels.ravel()[flat], last.ravel()[flat] + 1, first.ravel()[flat]
@@ -100,8 +112,43 @@ def refine_dates(changed: np.ndarray, first_epoch: np.ndarray, last_unchanged: n
     return date
 
 
+def _neighbour_mode(labels: np.ndarray, values: np.ndarray, small: np.ndarray,
+                    accept: Any) -> np.ndarray:
+    """Per patch label, the most common neighbouring value (8-connected) of the pixels
+    around the ``small`` patches that ``accept(value, neighbour_slices)`` allows; -1 if none.
+
+    ``values`` are >= 0 where set, -1 elsewhere; ``accept`` gets the neighbour values and the
+    (row, col) slices that select the neighbours in an array padded by one pixel.
+    """
+    rows, cols = labels.shape
+    n = int(labels.max())
+    pad_l = np.pad(labels, 1)
+    pad_v = np.pad(values.astype("int64"), 1, constant_values=-1)
+    span = int(values.max()) + 1
+    pairs = []
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            if dr == dc == 0:
+                continue
+            sl = (slice(1 + dr, 1 + dr + rows), slice(1 + dc, 1 + dc + cols))
+            nl, nv = pad_l[sl], pad_v[sl]
+            hit = small[labels] & (nv >= 0) & (nl != labels) & accept(nv, sl)
+            pairs.append(labels[hit].astype("int64") * span + nv[hit])
+    target = np.full(n + 1, -1, "int64")
+    allp = np.concatenate(pairs)
+    if allp.size == 0:
+        return target
+    keys, counts = np.unique(allp, return_counts=True)
+    lab_k, val_k = keys // span, keys % span
+    order = np.lexsort((-counts, lab_k))  # most common neighbour value first per patch
+    lab_k, val_k = lab_k[order], val_k[order]
+    first = np.r_[True, lab_k[1:] != lab_k[:-1]]
+    target[lab_k[first]] = val_k[first]
+    return target
+
+
 def absorb_slivers(date: np.ndarray, last_unchanged: np.ndarray, min_pixels: int, *,
-                   rounds: int = 3) -> np.ndarray:
+                   groups: np.ndarray | None = None, rounds: int = 3) -> np.ndarray:
     """Give small same-date slivers the date of the larger neighbour whose epoch they allow.
 
     A region that changed in one go is sometimes split by a few pixels dated
@@ -110,6 +157,7 @@ def absorb_slivers(date: np.ndarray, last_unchanged: np.ndarray, min_pixels: int
     ``min_pixels`` takes the most common earlier date among its changed
     neighbours (8-connected), if every pixel of the patch was last seen
     unchanged before it; a patch is never moved after its own first change.
+    With ``groups`` (the change type), only a neighbour of the same group counts.
 
     Examples
     --------
@@ -121,9 +169,10 @@ def absorb_slivers(date: np.ndarray, last_unchanged: np.ndarray, min_pixels: int
     """
     date = np.array(date, dtype="int16", copy=True)
     last = np.asarray(last_unchanged).astype("int64")
-    rows, cols = date.shape
+    grp = np.zeros(date.shape, "int64") if groups is None else np.asarray(groups, "int64")
     for _ in range(rounds):
-        labels = measure.label(date, background=-1, connectivity=2)
+        labels = measure.label(np.where(date >= 0, date.astype("int64") * 256 + grp, -1),
+                               background=-1, connectivity=2)
         n = int(labels.max())
         if n == 0:
             break
@@ -133,29 +182,10 @@ def absorb_slivers(date: np.ndarray, last_unchanged: np.ndarray, min_pixels: int
         small = (sizes < min_pixels) & (ldate >= 0)
         if not small.any():
             break
-        # (small patch, neighbour date) pairs over the 8 neighbour offsets
-        pad_l = np.pad(labels, 1)
-        pad_d = np.pad(date.astype("int64"), 1, constant_values=-1)
-        pairs = []
-        for dr in (-1, 0, 1):
-            for dc in (-1, 0, 1):
-                if dr == dc == 0:
-                    continue
-                nl = pad_l[1 + dr:1 + dr + rows, 1 + dc:1 + dc + cols]
-                nd = pad_d[1 + dr:1 + dr + rows, 1 + dc:1 + dc + cols]
-                hit = small[labels] & (nd >= 0) & (nd < ldate[labels]) & (nl != labels)
-                pairs.append(labels[hit].astype("int64") * (date.max() + 1) + nd[hit])
-        allp = np.concatenate(pairs)
-        if allp.size == 0:
-            break
-        keys, counts = np.unique(allp, return_counts=True)
-        span = int(date.max()) + 1
-        lab_k, date_k = keys // span, keys % span
-        order = np.lexsort((-counts, lab_k))  # most common neighbour date first per patch
-        lab_k, date_k = lab_k[order], date_k[order]
-        first = np.r_[True, lab_k[1:] != lab_k[:-1]]
-        target = np.full(n + 1, -1, "int64")
-        target[lab_k[first]] = date_k[first]
+        pad_g = np.pad(grp, 1, constant_values=-1)
+        target = _neighbour_mode(
+            labels, date, small,
+            lambda nv, sl, own=ldate[labels], pg=pad_g: (nv < own) & (pg[sl] == grp))
         latest = np.full(n + 1, -1, "int64")
         np.maximum.at(latest, labels.ravel(), last.ravel())
         ok = (target >= 0) & (latest < target)
@@ -166,11 +196,46 @@ def absorb_slivers(date: np.ndarray, last_unchanged: np.ndarray, min_pixels: int
     return date
 
 
+def smooth_types(change_type: np.ndarray, min_pixels: int, *, rounds: int = 3) -> np.ndarray:
+    """Give type patches smaller than ``min_pixels`` the most common type around them.
+
+    Types come from each pixel's own old and new spectra and speckle at the
+    edges of a region; a speck of another type inside a road is the road. A
+    connected same-type patch (8-connected) smaller than ``min_pixels`` takes
+    the type most of its changed neighbours have; 0 (unchanged) stays 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.zeros((3, 6), "uint8"); t[1, :] = 1; t[1, 2] = 2
+    >>> smooth_types(t, 2)[1].tolist()
+    [1, 1, 1, 1, 1, 1]
+    """
+    out = np.array(change_type, dtype="uint8", copy=True)
+    for _ in range(rounds):
+        labels = measure.label(out, background=0, connectivity=2)
+        n = int(labels.max())
+        if n == 0:
+            break
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)
+        small = sizes < min_pixels
+        small[0] = False
+        if not small.any():
+            break
+        target = _neighbour_mode(labels, np.where(out > 0, out.astype("int64"), -1), small,
+                                 lambda nv, sl: nv > 0)
+        move = (target > 0)[labels] & small[labels]
+        if not move.any():
+            break
+        out[move] = target[labels][move]
+    return out
+
+
 def timeline_events(date: np.ndarray, transform: Affine, crs: Any, *,
                     last_unchanged: np.ndarray, change_type: np.ndarray | None = None,
                     confidence: np.ndarray | None = None, magnitude: np.ndarray | None = None,
                     min_area_m2: float = 0.0) -> list[Region]:
-    """Connected regions that changed in the same epoch, as polygons with their window.
+    """Connected regions that changed in the same epoch and way, as polygons with their window.
 
     Regions are 8-connected; polygons are traced in one pass over all events with
     :func:`~sitewatch.detectors.polygons.trace_polygons` (valid geometries), areas are
@@ -186,8 +251,9 @@ def timeline_events(date: np.ndarray, transform: Affine, crs: Any, *,
     last_unchanged : (M, N) int
         Each pixel's last clear epoch of the old state.
     change_type : (M, N) uint8, optional
-        :class:`~sitewatch.types.ChangeType` codes (an event takes its dominant type, or
-        ``MIXED`` when none covers more than half of it).
+        :class:`~sitewatch.types.ChangeType` codes: an event is one type (adjacent
+        changes of different types are separate events), so its composition is that
+        type alone; a map cut otherwise would take its dominant type, or ``MIXED``.
     confidence, magnitude : (M, N) float, optional
         Averaged over each event (``mean_probability``, ``mean_magnitude``).
     min_area_m2 : float
@@ -211,7 +277,11 @@ def timeline_events(date: np.ndarray, transform: Affine, crs: Any, *,
     [(2, 1, 600), (5, 4, 400)]
     """
     date = np.asarray(date)
-    labels = measure.label(date, background=-1, connectivity=2).astype("int32")
+    key = date.astype("int64") * 256
+    if change_type is not None:
+        key = key + np.asarray(change_type).astype("int64")
+    labels = measure.label(np.where(date >= 0, key, -1), background=-1,
+                           connectivity=2).astype("int32")
     n = int(labels.max())
     if n == 0:
         return []

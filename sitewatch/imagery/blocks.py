@@ -156,15 +156,37 @@ def _read_raw(src: Any, info: _FileInfo, bands: Sequence[str], r0: int, r1: int
     return raw, ok
 
 
-def _convert(raw: np.ndarray, ok: np.ndarray, info: _FileInfo) -> np.ndarray:
-    """float32 reflectance: integers times the scale; NaN where not ``ok`` or not finite."""
+#: Pixels per band converted at a time from a small raw buffer (cache-sized chunks).
+_CHUNK_PIXELS = 1 << 18
+#: Arrays a PairReader keeps for reuse (a block of two dates for each of two threads).
+_POOL_SIZE = 4
+
+
+def _convert(raw: np.ndarray, ok: np.ndarray, info: _FileInfo, *,
+             out: np.ndarray | None = None) -> np.ndarray:
+    """float32 reflectance (into ``out`` if given): integers times the scale; NaN where not
+    ``ok`` or not finite."""
     if info.integer:
-        data = raw.astype("float32") * np.float32(info.scale)
+        data = np.multiply(raw, np.float32(info.scale), dtype="float32", out=out)
     else:
-        data = raw.astype("float32", copy=False)
+        data = raw.astype("float32", copy=False) if out is None else out
+        if out is not None:
+            np.copyto(out, raw, casting="same_kind")
         ok = ok & np.isfinite(data).all(axis=0)
-    data[:, ~ok] = np.nan
-    return data
+    if not ok.all():
+        data[:, ~ok] = np.nan
+    return data  # type: ignore[no-any-return]
+
+
+@dataclass
+class _DecodeCache:
+    """One file's decoded pixels in scratch files, filled a decode unit at a time."""
+
+    bands: list[ScratchArray]
+    ok: ScratchArray
+    unit: int
+    locks: list[threading.Lock]
+    done: np.ndarray
 
 
 class PairReader:
@@ -199,8 +221,9 @@ class PairReader:
             raise DataError(f"{b.path} and {a.path} share no band name")
         self._local = threading.local()
         self._opened: list[tuple[Any, Any]] = []
-        self._cache: dict[str, tuple[list[ScratchArray], ScratchArray]] | None = None
-        self._cached: np.ndarray | None = None
+        self._cache: dict[str, _DecodeCache] | None = None
+        self._pool: list[np.ndarray] = []
+        self._pool_lock = threading.Lock()
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -223,11 +246,15 @@ class PairReader:
         return ds  # type: ignore[no-any-return]
 
     def enable_cache(self, folder: str | os.PathLike[str]) -> None:
-        """Keep the decoded pixels of every block read from now on in scratch files.
+        """Decode each file once, into scratch files, and serve every later read from there.
 
-        Later reads of the same rows come from there instead of decoding the files
-        again (detectors that need several passes over the pair): about
-        ``2 x bands x bytes per sample + 2`` bytes per pixel of disk, and no memory.
+        From now on a read decodes the whole *decode units* its rows touch (runs of
+        the file's internal tile rows, at least 256 rows, read with one full-width
+        window so GDAL decodes each compressed tile exactly once, on its own
+        threads), keeps their raw pixels in scratch files and reads the block's rows
+        back from them: blocks with halos, blocks sharing a tile row and later passes
+        (detectors that need several) decode nothing again. About ``2 x bands x
+        bytes per sample + 2`` bytes per pixel of disk, and no memory.
         """
         folder = Path(folder)
         self._cache = {}
@@ -235,36 +262,88 @@ class PairReader:
             dtype = _dtype_of(info.path)
             bands = [ScratchArray(folder / f"{tag}_{n}.raw", self.shape, dtype)
                      for n in self.bands]
-            self._cache[tag] = (bands, ScratchArray(folder / f"{tag}_ok.raw", self.shape,
-                                                    "uint8"))
-        self._cached = np.zeros(self.shape[0], bool)
+            unit = info.block_rows * max(1, -(-256 // max(info.block_rows, 1)))
+            n = -(-self.shape[0] // unit)
+            self._cache[tag] = _DecodeCache(bands, ScratchArray(folder / f"{tag}_ok.raw",
+                                                                self.shape, "uint8"),
+                                            unit, [threading.Lock() for _ in range(n)],
+                                            np.zeros(n, bool))
 
-    def _read_one(self, src: Any, info: _FileInfo, tag: str, r0: int, r1: int,
-                  from_cache: bool) -> np.ndarray:
+    def _decode_units(self, r0: int, r1: int) -> None:
+        """Decode the cache units of both files that rows r0:r1 touch and are not yet done.
+
+        A unit another thread is decoding is waited for last: first this thread decodes
+        what nobody else is on (the other file's unit, say), so two threads needing the
+        same rows decode in parallel instead of one after the other.
+        """
+        assert self._cache is not None
+        todo = []
+        for which, (tag, info) in enumerate((("before", self.before), ("after", self.after))):
+            c = self._cache[tag]
+            todo += [(which, info, c, u) for u in range(r0 // c.unit, -(-r1 // c.unit))]
+        for blocking in (False, True):
+            for which, info, c, u in todo:
+                if c.done[u] or not c.locks[u].acquire(blocking=blocking):
+                    continue
+                try:  # one thread decodes a unit; others needing it wait for it
+                    if not c.done[u]:
+                        s0, s1 = u * c.unit, min(self.shape[0], (u + 1) * c.unit)
+                        raw, ok = _read_raw(self._datasets()[which], info, self.bands, s0, s1)
+                        for i, b in enumerate(c.bands):
+                            b.write_rows(s0, raw[i])
+                        c.ok.write_rows(s0, ok)
+                        del raw
+                        c.done[u] = True
+                finally:
+                    c.locks[u].release()
+
+    def _read_one(self, which: int, r0: int, r1: int) -> np.ndarray:
+        info = (self.before, self.after)[which]
         cache = self._cache
-        if cache is not None and from_cache:
-            bands, ok_arr = cache[tag]
-            raw = np.stack([b.read_rows(r0, r1) for b in bands])
-            return _convert(raw, ok_arr.read_rows(r0, r1).view(bool), info)
-        raw, ok = _read_raw(src, info, self.bands, r0, r1)
-        if cache is not None:
-            bands, ok_arr = cache[tag]
-            for i, b in enumerate(bands):
-                b.write_rows(r0, raw[i])
-            ok_arr.write_rows(r0, ok)
-        return _convert(raw, ok, info)
+        if cache is None:
+            raw, ok = _read_raw(self._datasets()[which], info, self.bands, r0, r1)
+            return _convert(raw, ok, info)
+        self._decode_units(r0, r1)
+        c = cache[("before", "after")[which]]
+        ok = c.ok.read_rows(r0, r1).view(bool)
+        cols = self.shape[1]
+        out = self._take((len(c.bands), r1 - r0, cols))
+        # a few rows at a time through a small raw buffer: no block-sized temporary
+        step = max(1, _CHUNK_PIXELS // max(cols, 1))
+        raw = np.empty((len(c.bands), min(step, r1 - r0), cols), c.bands[0].dtype)
+        for s0 in range(r0, r1, step):
+            s1 = min(r1, s0 + step)
+            part = raw[:, :s1 - s0]
+            for i, b in enumerate(c.bands):
+                b.read_rows(s0, s1, out=part[i])
+            _convert(part, ok[s0 - r0:s1 - r0], info, out=out[:, s0 - r0:s1 - r0])
+        return out
+
+    def _take(self, shape: tuple[int, ...]) -> np.ndarray:
+        """A float32 array of this shape: a recycled one if any (no fresh pages to fault)."""
+        with self._pool_lock:
+            for i, arr in enumerate(self._pool):
+                if arr.shape == shape:
+                    return self._pool.pop(i)
+            self._pool = []  # of other shapes (another pass's blocks): free them
+        return np.empty(shape, "float32")
+
+    def recycle(self, *arrays: np.ndarray) -> None:
+        """Give arrays returned by :meth:`read` back for reuse by later reads.
+
+        Only for arrays the caller and everything it made no longer use: later reads
+        overwrite them. Keeps at most a few (about two blocks per reading thread).
+        """
+        with self._pool_lock:
+            for arr in arrays:
+                if arr.dtype == np.float32 and arr.flags.c_contiguous and arr.flags.owndata:
+                    self._pool.append(arr)
+            del self._pool[:-_POOL_SIZE]  # the oldest go (blocks of another shape)
 
     def read(self, block: RowBlock) -> tuple[np.ndarray, np.ndarray]:
         """(before, after) float32 (B, rows, N) of the block's read rows; NaN = missing."""
-        r0, r1 = block.read0, block.read1
-        cached = self._cached
-        hit = cached is not None and bool(cached[r0:r1].all())
-        src_b, src_a = (None, None) if hit else self._datasets()
-        out = (self._read_one(src_b, self.before, "before", r0, r1, hit),
-               self._read_one(src_a, self.after, "after", r0, r1, hit))
-        if cached is not None and not hit:
-            cached[r0:r1] = True
-        return out
+        return self._read_one(0, block.read0, block.read1), \
+            self._read_one(1, block.read0, block.read1)
 
     def close(self) -> None:
         for pair in self._opened:
@@ -272,10 +351,11 @@ class PairReader:
                 ds.close()
         self._opened = []
         self._local = threading.local()
-        for bands, ok in (self._cache or {}).values():
-            for b in [*bands, ok]:
+        for c in (self._cache or {}).values():
+            for b in [*c.bands, c.ok]:
                 b.close()
-        self._cache, self._cached = None, None
+        self._cache = None
+        self._pool = []
 
 
 def _dtype_of(path: str) -> str:
@@ -309,8 +389,14 @@ class ScratchArray:
             n = os.pwrite(self._fd, view, off)
             view, off = view[n:], off + n
 
-    def read_rows(self, row0: int, row1: int) -> np.ndarray:
-        out = np.empty((row1 - row0, self.shape[1]), self.dtype)
+    def read_rows(self, row0: int, row1: int, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``row0:row1`` (into ``out``, a C-contiguous array of their shape, if given)."""
+        if out is None:
+            out = np.empty((row1 - row0, self.shape[1]), self.dtype)
+        elif out.shape != (row1 - row0, self.shape[1]) or out.dtype != self.dtype \
+                or not out.flags.c_contiguous:
+            raise DataError(f"cannot read rows {row0}-{row1} of scratch {self.shape} "
+                            f"{self.dtype} into {out.shape} {out.dtype}")
         view = out.reshape(-1).view(np.uint8).data
         off = row0 * self._row_bytes
         while view:

@@ -2,9 +2,14 @@
 
 Every window a source loads is stored as a COG plus a JSON sidecar, keyed by
 source, collection, scene id, grid and bands (and the radiometry convention),
-so a second identical run reads the disk and makes no network request.
+so a second identical run reads the disk and makes no network request. A small
+index per scene and grid (``<key>.bands``) lists the band sets stored, so a run
+that needs fewer bands than an earlier fetch (a detector's bands, say) reads them
+from the larger window instead of fetching again.
 Searches are cached too: for good when the date range ended more than 30 days
-ago, for 6 hours otherwise (new scenes keep arriving).
+ago, for 6 hours otherwise (new scenes keep arriving); an index per site
+(``<key>.ranges``) lists the stored date ranges, so a narrower search is cut from
+a wider one.
 
 Safety:
 
@@ -49,7 +54,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,8 +150,8 @@ class TileCache:
         d = self.base / "windows" / _safe(source) / key[:2]
         return d / f"{key}.tif", d / f"{key}.json"
 
-    def _search_path(self, source: str, key: str) -> Path:
-        return self.base / "searches" / _safe(source) / f"{key}.json"
+    def _search_path(self, source: str, key: str, suffix: str = ".json") -> Path:
+        return self.base / "searches" / _safe(source) / f"{key}{suffix}"
 
     def _mkdir(self, path: Path) -> None:
         try:
@@ -215,9 +220,45 @@ class TileCache:
                              "space, set SITEWATCH_CACHE_DIR elsewhere, or pass --no-cache"
                              ) from err
 
+    # -- band sets of a scene and grid --------------------------------------------
+    def _bands_path(self, source: str, family: str) -> Path:
+        return self.base / "windows" / _safe(source) / family[:2] / f"{family}.bands"
+
+    def _band_sets(self, source: str, family: str) -> list[dict[str, Any]]:
+        path = self._bands_path(source, family)
+        try:
+            entries = json.loads(path.read_text()) if path.is_file() else []
+        except (OSError, ValueError):
+            return []
+        return [e for e in entries if isinstance(e, dict) and "key" in e and "bands" in e]
+
+    def get_bands(self, source: str, family: str, bands: Sequence[str]) -> Raster | None:
+        """A stored window of the same scene and grid (``family``) holding every band asked
+        for, cut to those bands; None when there is none."""
+        want = set(bands)
+        for entry in sorted(self._band_sets(source, family), key=lambda e: len(e["bands"])):
+            if want <= set(entry["bands"]):
+                hit = self.get_raster(source, entry["key"])
+                if hit is not None and want <= set(hit.band_names):
+                    return hit.select(bands)
+        return None
+
+    def add_bands(self, source: str, family: str, bands: Sequence[str], key: str) -> None:
+        """Record that window ``key`` of scene and grid ``family`` holds ``bands``."""
+        path = self._bands_path(source, family)
+        self._mkdir(path.parent)
+        with self.lock(f"bands-{family}"):
+            entries = [e for e in self._band_sets(source, family) if e["key"] != key]
+            entries.append({"bands": list(bands), "key": key})
+            try:
+                atomic_write_text(json.dumps(entries), path)
+            except OSError as err:
+                raise CacheError(f"cannot write to the cache at {self.root} ({err})") from err
+
     # -- searches -----------------------------------------------------------------
-    def get_json(self, source: str, key: str) -> Any | None:
-        path = self._search_path(source, key)
+    def get_json(self, source: str, key: str, *, suffix: str = ".json") -> Any | None:
+        """A stored search (or, with another ``suffix``, an index of searches), or None."""
+        path = self._search_path(source, key, suffix)
         if not path.is_file():
             return None
         try:
@@ -230,8 +271,8 @@ class TileCache:
         return rec.get("value")
 
     def put_json(self, source: str, key: str, value: Any, *, ttl_s: float | None = None,
-                 meta: dict[str, Any] | None = None) -> None:
-        path = self._search_path(source, key)
+                 meta: dict[str, Any] | None = None, suffix: str = ".json") -> None:
+        path = self._search_path(source, key, suffix)
         self._mkdir(path.parent)
         rec = {"key": key, "source": source, "expires": None if ttl_s is None
                else time.time() + ttl_s,

@@ -51,7 +51,6 @@ import json
 import logging
 import os
 import re
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -81,6 +80,7 @@ from sitewatch.errors import (
 )
 from sitewatch.geometry import reproject_geometry
 from sitewatch.imagery.cloud import CloudScreen, SceneScreen, rank_screens, screen_stack
+from sitewatch.imagery.cloud_pixels import PixelScreen, screen_pixels, screening_bands
 from sitewatch.imagery.io import read_raster, write_cog
 from sitewatch.imagery.scene import SceneRecord
 from sitewatch.imagery.sources.base import ImagerySource
@@ -88,7 +88,7 @@ from sitewatch.raster import Provenance, Raster, iso_date
 
 __all__ = ["EpochWindow", "Epoch", "epoch_windows", "build_epochs", "composite_median",
            "composite_best", "save_epochs", "load_epochs", "site_mask", "CADENCES",
-           "COMPOSITES", "MANIFEST"]
+           "COMPOSITES", "MANIFEST", "epochs_from_stack"]
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +207,12 @@ def composite_median(rasters: Sequence[Raster], clear: Sequence[np.ndarray]
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel median of the clear observations: ((B, M, N) float32, (M, N) uint16 count).
 
+    An observation is clear where its mask says so and every band is finite.
+    One scene is taken as it is (no median to compute); several are sorted
+    once along time (NaN last) and the middle of each pixel's clear values
+    read off, so the cost is one sort of a few values per pixel and band
+    rather than a masked median.
+
     Examples
     --------
     >>> import numpy as np
@@ -218,14 +224,27 @@ def composite_median(rasters: Sequence[Raster], clear: Sequence[np.ndarray]
     >>> comp[0].tolist(), n.tolist()
     ([[2.0, 1.0]], [[3, 1]])
     """
-    stack = np.stack([r.data.astype("float32", copy=False) for r in rasters])  # (T, B, M, N)
-    ok = np.stack(clear)[:, None, :, :] & np.isfinite(stack)
-    masked = np.where(ok, stack, np.float32(np.nan))
-    count = ok.all(axis=1).sum(axis=0).astype("uint16")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
-        comp = np.nanmedian(masked, axis=0).astype("float32")
-    return comp, count
+    if len(rasters) != len(clear) or not rasters:
+        raise DataError(f"{len(rasters)} rasters for {len(clear)} clear masks")
+    if len(rasters) == 1:
+        return composite_best(rasters[0], clear[0])
+    t = len(rasters)
+    b, m, n = rasters[0].data.shape
+    stack = np.empty((t, b, m * n), "float32")
+    count = np.zeros(m * n, "uint16")
+    for i, (r, c) in enumerate(zip(rasters, clear, strict=True)):
+        x = stack[i]
+        x[:] = r.data.reshape(b, -1)
+        ok = np.asarray(c, bool).reshape(-1) & np.isfinite(x).all(axis=0)
+        x[:, ~ok] = np.nan
+        count += ok
+    stack.sort(axis=0)   # NaN last: each pixel's k clear values come first
+    lo = ((count.astype("int64") - 1) // 2).clip(0)[None, None]
+    hi = (count.astype("int64") // 2)[None, None].clip(0, t - 1)
+    comp = 0.5 * (np.take_along_axis(stack, lo, axis=0)[0]
+                  + np.take_along_axis(stack, hi, axis=0)[0])
+    comp[:, count == 0] = np.nan
+    return comp.reshape(b, m, n).astype("float32", copy=False), count.reshape(m, n)
 
 
 def composite_best(raster: Raster, clear: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -241,8 +260,9 @@ def composite_best(raster: Raster, clear: np.ndarray) -> tuple[np.ndarray, np.nd
     ([[5.0, nan]], [[1, 0]])
     """
     ok = np.asarray(clear, bool) & np.isfinite(raster.data).all(axis=0)
-    comp = np.where(ok[None], raster.data.astype("float32", copy=False), np.float32(np.nan))
-    return comp.astype("float32"), ok.astype("uint16")
+    comp = raster.data.astype("float32")   # a copy: the scene itself is left as it is
+    comp[:, ~ok] = np.nan
+    return comp, ok.astype("uint16")
 
 
 def site_mask(site: Site, grid: Grid) -> np.ndarray:
@@ -272,6 +292,28 @@ def _scl_layer(source: ImagerySource, scene: SceneRecord, grid: Grid) -> np.ndar
     r = source.load(scene, grid, [band])
     scl = r.band(band)
     return np.where(np.isfinite(scl), scl, 0).astype("uint8")
+
+
+def _pixel_screen_bands(source: ImagerySource, policy: PixelScreen, bands: list[str],
+                        masked: bool) -> tuple[PixelScreen | None, list[str]]:
+    """The bands to load for the pixel screening (the asked ones, plus what the screening
+    needs and the source has), or no screening (with a warning) when blue is missing."""
+    have = list(getattr(source, "band_names", ()) or ())
+    roles = screening_bands(bands)
+    extra = []
+    for role, options in screening_bands(have).items():
+        if not roles[role] and options:
+            extra += options
+    load = bands + [b for b in extra if b not in bands]
+    if not screening_bands(load)["blue"]:
+        if not masked:
+            # a warning when the source's files lack blue, a note when only the asked bands do
+            log.log(logging.WARNING if have else logging.INFO,
+                    "no cloud screening: the scenes %s no blue band (B02) and no cloud mask "
+                    "was given, so clouds and shadows may be taken for change",
+                    "hold" if have else "were not asked for a")
+        return None, bands
+    return policy, load
 
 
 def _scene_public(scene: SceneRecord) -> dict[str, Any]:
@@ -319,7 +361,8 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
                  every: str | Sequence[tuple[str, str]], *, grid: Grid | None = None,
                  bands: Sequence[str] = S2_LAND_BANDS, clear_mask: ClearFn | None = None,
                  scenes: Sequence[SceneRecord] | None = None, composite: str = "median",
-                 screen: CloudScreen | None | str = "auto", min_clear: float = 0.1,
+                 screen: CloudScreen | PixelScreen | None | str = "auto",
+                 min_clear: float = 0.1,
                  max_scenes: int | None = None, coregister: bool | dict[str, Any] = False,
                  on_error: str = "raise", progress: ProgressFn | None = None,
                  workers: int = 4, **search_options: Any) -> list[Epoch]:
@@ -343,9 +386,11 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
         Use these instead of searching.
     composite : {"median", "best"}
         Per-pixel median of the clear observations, or the clearest single scene.
-    screen : CloudScreen, None or "auto"
-        SCL screening policy; "auto" = the default policy when the source has a
-        classification band, None = no SCL screening.
+    screen : CloudScreen, PixelScreen, None or "auto"
+        Cloud screening: "auto" = the SCL policy when the source has a
+        classification band, else clouds and shadows found from the pixels
+        (:mod:`sitewatch.imagery.cloud_pixels`; every scene is loaded, the
+        series screened, then composited); None = no screening.
     min_clear : float
         Scenes clear over less than this share of the site are not used (with SCL).
     max_scenes : int, optional
@@ -396,12 +441,21 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
     found = sorted(found, key=lambda s: (s.datetime, s.id))
     in_range = [s for s in found if any(w.contains(s.date) for w in windows)]
     policy: CloudScreen | None
+    pixel_policy: PixelScreen | None = None
     if isinstance(screen, str):
         if screen != "auto":
-            raise ConfigError(f"screen must be a CloudScreen, None or 'auto', not {screen!r}")
+            raise ConfigError(f"screen must be a CloudScreen, PixelScreen, None or 'auto', "
+                              f"not {screen!r}")
         policy = CloudScreen() if source.cloud_band else None
+        pixel_policy = None if source.cloud_band else PixelScreen()
+    elif isinstance(screen, PixelScreen):
+        policy, pixel_policy = None, screen
     else:
         policy = screen if source.cloud_band else None
+    load_bands = list(bands)
+    if pixel_policy is not None:
+        pixel_policy, load_bands = _pixel_screen_bands(source, pixel_policy, load_bands,
+                                                       clear_mask is not None)
     skipped: dict[str, str] = {}
 
     def attempt(fn: Callable[[], Any], scene: SceneRecord) -> Any:
@@ -448,26 +502,58 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
         plan.append((w, ranked, chosen))
     total = sum(len(c) for _, _, c in plan)
     done = 0
+    held: dict[str, Raster | None] = {}
+
+    def key(sc: SceneRecord) -> str:
+        """Scenes by id, and by date too for the pixel screening (a user's copies of one
+        file under two dates share its id)."""
+        return sc.id if pixel_policy is None else f"{sc.id}@{sc.datetime}"
+
+    if pixel_policy is not None:
+        # the series is screened as a whole (a cloud is transient): every scene is loaded
+        # once, screened, then composited per epoch
+        to_load = [sc for _, _, chosen in plan for sc in chosen]
+        got = _map_scenes(lambda sc: source.load(sc, grid, load_bands), to_load, workers,
+                          attempt, functools.partial(_tick_from, tick, "load", 0, total))
+        done = total
+        held = {key(sc): r for sc, r in zip(to_load, got, strict=True)}
+        loaded_ok = [(sc, r) for sc, r in zip(to_load, got, strict=True) if r is not None]
+        if loaded_ok:
+            found_px = screen_pixels(
+                [r.data for _, r in loaded_ok], load_bands, policy=pixel_policy,
+                valid=[r.valid_mask() & (clear_mask(r) if clear_mask is not None else True)
+                       for _, r in loaded_ok],
+                site_mask=site_mask(site, grid), scene_ids=[sc.id for sc, _ in loaded_ok],
+                dates=[sc.date for sc, _ in loaded_ok])
+            screens.update({key(sc): sr for (sc, _), sr in zip(loaded_ok, found_px,
+                                                                strict=True)})
     epochs = []
     for w, ranked, chosen in plan:
         rasters, clears, used = [], [], []
-        loaded = _map_scenes(lambda sc: source.load(sc, grid, bands), chosen, workers,
-                             attempt, functools.partial(_tick_from, tick, "load", done, total))
-        done += len(chosen)
+        if pixel_policy is not None:
+            loaded = [held.pop(key(sc), None) for sc in chosen]
+        else:
+            loaded = _map_scenes(lambda sc: source.load(sc, grid, load_bands), chosen, workers,
+                                 attempt,
+                                 functools.partial(_tick_from, tick, "load", done, total))
+            done += len(chosen)
         for sc, r in zip(chosen, loaded, strict=True):
             if r is None:
                 continue
+            if list(r.band_names) != list(bands):
+                r = r.select(bands)
             c = r.valid_mask()
-            if sc.id in screens:
-                c &= screens[sc.id].clear
+            if key(sc) in screens:
+                c &= screens[key(sc)].clear
             if clear_mask is not None:
                 c &= clear_mask(r)
             if c.any():
                 rasters.append(r)
                 clears.append(c)
                 used.append(sc)
-        summary = [{**screens[s.id].to_dict(), "used": s in used} for s in ranked
-                   if s.id in screens]
+        summary = [{**screens[key(s)].to_dict(), "used": s in used,
+                    "method": "scl" if policy is not None else "pixels"} for s in ranked
+                   if key(s) in screens]
         flags: dict[str, Any] = {}
         bad = {k: v for k, v in skipped.items() if any(s.id == k for s in found
                                                        if w.contains(s.date))}
@@ -477,7 +563,7 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
             if not ranked and not bad:
                 flags["gap"] = "no scene in the window"
             elif policy is not None and ranked:
-                best = max(screens[s.id].clear_fraction for s in ranked)
+                best = max(screens[key(s)].clear_fraction for s in ranked)
                 flags["gap"] = (f"every scene cloudy over the site: {len(ranked)} scenes, "
                                 f"best clear fraction {best:.0%} < min_clear {min_clear:.0%}")
             else:
@@ -496,7 +582,9 @@ def build_epochs(source: ImagerySource, site: Site, start: str, end: str,
                     if k not in _PER_SCENE},
                 "composite": ("median of clear observations" if composite == "median"
                               else "clearest single scene"),
-                "epoch": w.label, "screening": policy.to_dict() if policy else None,
+                "epoch": w.label,
+                "screening": (policy.to_dict() if policy else pixel_policy.to_dict()
+                              if pixel_policy else None),
                 "scenes": per_scene}
         prov = Provenance(source.name, tuple(s.id for s in used), proc)
         raster = Raster(comp, grid.transform, grid.crs, band_names=tuple(bands),
@@ -633,4 +721,42 @@ def _epochs_from_manifest(folder: Path, manifest: dict[str, Any]) -> list[Epoch]
             count = np.zeros(s, "uint16")
         out.append(Epoch(w, raster, count.astype("uint16"), scenes, dict(item.get("flags", {})),
                          list(item.get("screens", [])), item.get("composite", "median")))
+    return out
+
+
+def epochs_from_stack(stack: np.ndarray | Sequence[np.ndarray], transform: Any, crs: Any,
+                      band_names: Sequence[str], *, start: str, every: str = "quarter",
+                      source: str = "stack") -> list[Epoch]:
+    """Epochs around an in-memory series: one per ``(B, M, N)`` layer, consecutive windows.
+
+    For series built elsewhere (a simulation, an array cube): layer ``i`` becomes the
+    composite of the ``i``-th ``every`` window from ``start``, dated the 15th of the
+    window's first month, with NaN where it saw nothing clear (its clear count is 0
+    there). The result feeds :func:`sitewatch.pipeline.timeline.run_timeline`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from affine import Affine
+    >>> eps = epochs_from_stack(np.zeros((3, 1, 2, 2), "float32"),
+    ...                         Affine(10, 0, 0, 0, -10, 0), "EPSG:32631", ["B04"],
+    ...                         start="2020-01-01")
+    >>> [e.label for e in eps], eps[1].raster.dates
+    (['2020-Q1', '2020-Q2', '2020-Q3'], ('2020-04-15',))
+    """
+    if every not in CADENCES:
+        raise ConfigError(f"unknown cadence {every!r}: use month, quarter or year")
+    t = len(stack)
+    s = _dt.date.fromisoformat(iso_date(start))
+    months = s.month - 1 + {"month": 1, "quarter": 3, "year": 12}[every] * t
+    end = _month_end(s.year + months // 12 - (months % 12 == 0), (months - 1) % 12 + 1)
+    out = []
+    for w, layer in zip(epoch_windows(start, end.isoformat(), every)[:t], stack, strict=False):
+        day = w.start[:8] + "15"
+        sid = f"{source}-{day}"
+        data = np.asarray(layer, dtype="float32")
+        r = Raster(data, transform, crs, band_names=tuple(band_names), dates=(day,),
+                   provenance=Provenance(source, (sid,)))
+        clear = np.isfinite(data).all(axis=0).astype("uint16")
+        out.append(Epoch(w, r, clear, [SceneRecord(sid, f"{day}T00:00:00Z", source=source)]))
     return out

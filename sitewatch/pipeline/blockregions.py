@@ -11,9 +11,9 @@ memory that does not grow with the raster:
 2. :meth:`RegionTracer.trace_block` traces the kept regions of a block with
    :func:`~sitewatch.detectors.polygons.trace_polygons` in pixel coordinates (exact,
    so pieces of a region cut by block edges join exactly; valid polygons) and sums
-   their statistics and the area of each change type. Regions that
-   lie in one block are finished there (polygon in the grid's CRS and WGS84,
-   geodesic area, centroid, means) and written to a scratch file as GeoJSON
+   their statistics and the area of each change type. Regions that lie in one block
+   are finished there (polygon in the grid's CRS and WGS84, area as the sum of its
+   pixels' geodesic areas, centroid, means) and written to a scratch file as GeoJSON
    features; the pieces of the others wait for their last block;
 3. :meth:`RegionTracer.write_geojson` writes the FeatureCollection, largest
    region first with ids 1..n, reading the features back one by one.
@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import shapely
 from affine import Affine
-from pyproj import CRS, Geod, Transformer
+from pyproj import CRS, Transformer
 from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -74,7 +74,6 @@ __all__ = ["RegionTracer", "LabelInfo", "BlockRegions"]
 
 _NTYPES = N_CODES
 _STRUCT8 = np.ones((3, 3), bool)
-_GEOD = Geod(ellps="WGS84")
 _ID = '"@@REGION_ID@@"'  # placeholder for the rank, filled in when the collection is written
 
 
@@ -236,7 +235,7 @@ class RegionTracer:
                         stats[f"mean_{k}"] = float(it[k][0] / it[k][1])
             shares = composition(it["types"]) if "types" in it else {}
             ctype = int(region_class(shares)) if shares else int(ChangeType.OTHER)
-            area = abs(_GEOD.geometry_area_perimeter(g_ll)[0])
+            area = it["area"]  # the sum of its pixels' areas, as in memory
             region = Region(0, geom, g_ll, area, int(it["count"]), (c.x, c.y), ctype, stats,
                             shares)
             feat = regions_to_geojson([region])["features"][0]
@@ -261,7 +260,8 @@ class RegionTracer:
         px_area = self._areas(block.row0, block.row1, final.shape)[final]
         res.area = float(px_area.sum())
         idx = np.searchsorted(ids, reg[final])
-        sums: dict[str, Any] = {"count": np.bincount(idx, minlength=ids.size)}
+        sums: dict[str, Any] = {"count": np.bincount(idx, minlength=ids.size),
+                                "area": np.bincount(idx, px_area, minlength=ids.size)}
         for k in ("magnitude", "probability"):
             if arrays.get(k) is not None:
                 v = arrays[k][final].astype("float64")
@@ -280,7 +280,7 @@ class RegionTracer:
         done = []
         for j, rid in enumerate(ids.tolist()):
             it: dict[str, Any] = {"rid": rid, "count": int(sums["count"][j]),
-                                  "pieces": pieces[rid]}
+                                  "area": float(sums["area"][j]), "pieces": pieces[rid]}
             for k in ("magnitude", "probability"):
                 if k in sums:
                     it[k] = (float(sums[k][0][j]), int(sums[k][1][j]))
@@ -303,6 +303,7 @@ class RegionTracer:
             acc = self._pending.setdefault(rid, it)
             if acc is not it:
                 acc["count"] += it["count"]
+                acc["area"] += it["area"]
                 acc["pieces"].extend(it["pieces"])
                 for k in ("magnitude", "probability"):
                     if k in it:
@@ -327,7 +328,9 @@ class RegionTracer:
         if self._pending:  # every region is finished by its last block
             raise RuntimeError(f"{len(self._pending)} regions were never completed")
         idx = np.array([(r, a) for r, a, _, _ in self._index], dtype="float64").reshape(-1, 2)
-        order = np.lexsort((idx[:, 0], -idx[:, 1])) if len(idx) else np.zeros(0, "int64")
+        # largest first, equal areas (to 1e-6 m², as in memory) in raster order
+        order = np.lexsort((idx[:, 0], -np.round(idx[:, 1], 6))) if len(idx) else \
+            np.zeros(0, "int64")
         dest = Path(dest)
         tmp = temp_path_beside(dest)
         self.largest = []

@@ -41,7 +41,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -51,12 +50,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from affine import Affine
 
 from sitewatch.aoi.catalogue import site_from_feature
 from sitewatch.aoi.grid import Grid
 from sitewatch.aoi.site import Site
 from sitewatch.detectors.base import check_pair
-from sitewatch.detectors.postprocess import minimum_mapping_unit
 from sitewatch.detectors.timeline import (
     PixelHistory,
     TimelineParams,
@@ -64,7 +63,7 @@ from sitewatch.detectors.timeline import (
     first_last_clear,
     pixel_history,
 )
-from sitewatch.detectors.timeline_events import absorb_slivers, refine_dates, timeline_events
+from sitewatch.detectors.timeline_events import timeline_events
 from sitewatch.detectors.timeline_progress import progress_arrays
 from sitewatch.errors import DataError, DetectorError
 from sitewatch.imagery.blocks import RowBlock, ScratchArray, StackReader, row_blocks
@@ -73,13 +72,16 @@ from sitewatch.pipeline.blockwise import _ordered, fit_blocks
 from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2
 from sitewatch.pipeline.protocol import create_block_detector
 from sitewatch.pipeline.timeline import (
+    DEFAULT_PERSISTENCE_DAYS,
     TIMELINE_DETECTOR,
     TIMELINE_DETECTOR_PARAMS,
     EpochSummary,
     TimelineResult,
     _classify,
-    default_persistence,
+    epoch_days,
     relax_rules,
+    screening_summary,
+    settle_changes,
     timeline_bands,
 )
 from sitewatch.raster import pixel_area_m2
@@ -118,7 +120,8 @@ def _median_of_counts(hist: np.ndarray) -> float:
 
 def timeline_files(folder: str | os.PathLike[str], *, site: Site | None = None,
                    method: str = TIMELINE_DETECTOR, bands: Sequence[str] | None = None,
-                   persistence: int | None = None, min_before: int = 2, z_min: float = 3.0,
+                   persistence_days: float = DEFAULT_PERSISTENCE_DAYS, min_before: int = 2,
+                   z_min: float = 3.0,
                    min_share: float = 0.5, min_area_m2: float = DEFAULT_MIN_AREA_M2,
                    threshold: float | None = None, relax: bool = True, block_rows: int = 256,
                    threads: int = 2, scratch_dir: str | os.PathLike[str] | None = None
@@ -152,6 +155,7 @@ def timeline_files(folder: str | os.PathLike[str], *, site: Site | None = None,
     items = manifest.get("epochs", [])
     epochs = [Epoch(EpochWindow(it["label"], it["start"], it["end"]), None,
                     np.zeros((0, 0), "uint16")) for it in items]
+    days = _manifest_days(items)
     if len(epochs) < 3:
         raise DataError(f"a timeline needs at least 3 epochs, got {len(epochs)}: widen --from/"
                         "--to or use a shorter cadence (--every month)")
@@ -169,8 +173,6 @@ def timeline_files(folder: str | os.PathLike[str], *, site: Site | None = None,
               if all(b in stack.band_names(i) for i in present)]
     use = timeline_bands(method, bands, common)
     notes: list[str] = []
-    if persistence is None:
-        persistence = default_persistence(epochs)
     rows, cols = shape = stack.shape
     transform, crs = stack.transform, stack.crs
     t, nb = len(epochs), len(use)
@@ -251,7 +253,8 @@ def timeline_files(folder: str | os.PathLike[str], *, site: Site | None = None,
                 i, e.label, e.window.start, e.window.end, comps[i] is None,
                 tuple(s["id"] for s in it.get("scenes", [])), tuple(it.get("dates", ())),
                 seen_area[i] / site_area,
-                _median_of_counts(hists[i]) if hists[i].sum() else 0.0))
+                _median_of_counts(hists[i]) if hists[i].sum() else 0.0,
+                screening_summary(it.get("screens", []))))
         if pair_ok < 2:
             raise DataError("no pixel of the site was seen clear in two epochs: a timeline "
                             "needs repeated clear views (widen the dates, or a shorter cadence)")
@@ -284,9 +287,10 @@ def timeline_files(folder: str | os.PathLike[str], *, site: Site | None = None,
                                    sample=_NOISE_SAMPLE, seed=_NOISE_SEED)
         del noise_layers, noise_valid, sub_layers
         if relax:
-            persistence, min_before = relax_rules(max_clear, persistence, min_before, notes,
-                                                  n_epochs=len(present))
-        prm = TimelineParams(threshold=thr, noise_var=noise, persistence=persistence,
+            persistence_days, min_before = relax_rules(
+                max_clear, persistence_days, min_before, notes, n_epochs=len(present),
+                span_days=float(days[-1] - days[0]))
+        prm = TimelineParams(threshold=thr, noise_var=noise, persistence_days=persistence_days,
                              min_before=min_before, z_min=z_min, min_share=min_share)
         # 3. the history pass
         hist = PixelHistory(
@@ -298,13 +302,14 @@ def timeline_files(folder: str | os.PathLike[str], *, site: Site | None = None,
             confidence=np.zeros(shape, "float32"), transients=np.zeros(shape, "uint16"),
             clear_count=np.zeros(shape, "uint16"), pending=np.zeros(shape, bool),
             before_state=np.zeros((0, 0, 0), "float32"),
-            after_state=np.zeros((0, 0, 0), "float32"))
+            after_state=np.zeros((0, 0, 0), "float32"), seasonal=np.zeros(shape, bool),
+            season_pairs=np.zeros(shape, "uint16"))
         small = [k for k in hist.__dataclass_fields__ if k not in ("before_state",
                                                                     "after_state")]
 
         def history(b: RowBlock) -> PixelHistory:
             layers, valid = read(b)
-            h = pixel_history(layers, prm, valid)
+            h = pixel_history(layers, prm, valid, days=days)
             for j in range(nb):
                 scratch["before_state"][j].write_rows(b.row0, h.before_state[j])
                 scratch["after_state"][j].write_rows(b.row0, h.after_state[j])
@@ -315,19 +320,17 @@ def timeline_files(folder: str | os.PathLike[str], *, site: Site | None = None,
                 getattr(hist, k)[b.row0:b.row1] = getattr(h, k)
         stack.close()
         cc.close()
-        # 4. regions, dates, types, events, progress
-        changed = minimum_mapping_unit(hist.changed, min_area_m2, area)
-        date = refine_dates(changed, hist.first_epoch, hist.last_unchanged)
-        date = absorb_slivers(date, hist.last_unchanged,
-                              max(1, math.ceil(min_area_m2 / float(np.median(area)))))
+        # 4. types, seasons, regions, dates, events, progress
         ctype = np.zeros(shape, "uint8")
         for b in blocks:
             before_s = np.stack([a.read_rows(b.row0, b.row1) for a in scratch["before_state"]])
             after_s = np.stack([a.read_rows(b.row0, b.row1) for a in scratch["after_state"]])
             block_notes: list[str] = []
-            ctype[b.row0:b.row1] = _classify(before_s, after_s, use, changed[b.row0:b.row1],
-                                             block_notes)
+            ctype[b.row0:b.row1] = _classify(before_s, after_s, use,
+                                             hist.changed[b.row0:b.row1], block_notes)
             notes += [n for n in block_notes if n not in notes]
+        changed, date, ctype, seasonal = settle_changes(hist, ctype, area, use, min_area_m2,
+                                                        float(days[-1] - days[0]), notes)
         events = timeline_events(date, transform, crs, last_unchanged=hist.last_unchanged,
                                  change_type=ctype, confidence=hist.confidence,
                                  magnitude=hist.magnitude)
@@ -356,9 +359,26 @@ def timeline_files(folder: str | os.PathLike[str], *, site: Site | None = None,
                         "observations, for comparison"}
     log.info("timeline (blocks): %d epochs, %.0f m² changed in %d events", t,
              float(area[changed].sum()), len(events))
-    return TimelineResult(summaries, transform, crs, shape, use, hist, changed, date, ctype,
-                          events, progress, inside & seen, np.ascontiguousarray(area), params,
-                          two_info, prov, site, notes)
+    res = TimelineResult(summaries, transform, crs, shape, use, hist, changed, date, ctype,
+                         events, progress, inside & seen, np.ascontiguousarray(area), params,
+                         two_info, prov, site, notes, source_epochs=Path(folder))
+    res.seasonal = seasonal & inside
+    return res
+
+
+def _manifest_days(items: Sequence[dict[str, Any]]) -> np.ndarray:
+    """Each epoch's date in days, as :func:`~sitewatch.pipeline.timeline.epoch_days` gives it."""
+    from sitewatch.raster import Provenance, Raster
+
+    eps = []
+    for it in items:
+        w = EpochWindow(it["label"], it["start"], it["end"])
+        r = None
+        if it.get("dates"):
+            r = Raster(np.zeros((1, 1, 1), "float32"), Affine.identity(), "EPSG:4326",
+                       dates=tuple(it["dates"]), provenance=Provenance("manifest", ()))
+        eps.append(Epoch(w, r, np.zeros((0, 0), "uint16")))
+    return epoch_days(eps)
 
 
 def _states(arrays: Sequence[ScratchArray], tmp: Path, name: str, shape: tuple[int, int]

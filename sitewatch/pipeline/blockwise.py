@@ -8,8 +8,9 @@ drives a detector through its fit/apply protocol:
 1. **fit** - passes over the pair, block by block: each block gives mergeable
    partial statistics (histograms, covariances), merged in block order; the detector
    turns the total into its global state (threshold, canonical weights) and asks
-   for another pass or not. The first pass keeps the decoded pixels in scratch
-   files, so later passes and the apply pass do not decode the files again;
+   for another pass or not. The first pass decodes each compressed tile of the files
+   once, into scratch files (:meth:`~sitewatch.imagery.blocks.PairReader.enable_cache`),
+   so halos, later passes and the apply pass do not decode the files again;
 2. **apply** - each block (read with the detector's halo of context rows, which the
    fit passes also get but do not count) gives its change mask, magnitude,
    probability and change type; they go to scratch files, and the mask is labelled;
@@ -55,8 +56,8 @@ import rasterio
 from sitewatch._version import __version__
 from sitewatch.atomic import atomic_write_text
 from sitewatch.attribution import copernicus_attribution
-from sitewatch.detectors.base import MAX_PASSES, Detector, check_pair
-from sitewatch.detectors.partial import merge_partials
+from sitewatch.detectors.base import MAX_PASSES, Detector, available_cores, check_pair
+from sitewatch.detectors.partial import Partial, merge_partials
 from sitewatch.detectors.registry import DEFAULT_DETECTOR, get_detector, resolve_detector
 from sitewatch.errors import DetectorError
 from sitewatch.imagery.blocks import (
@@ -120,36 +121,69 @@ class BlockwiseResult:
 
 
 def _ordered(pool: ThreadPoolExecutor | None, fn: Callable[[RowBlock], T],
-             blocks: Sequence[RowBlock], window: int) -> Iterator[T]:
-    """``fn`` over blocks, results in block order, at most ``window`` blocks in flight."""
+             blocks: Sequence[RowBlock], window: int,
+             tick: Callable[[int, int], None] | None = None) -> Iterator[T]:
+    """``fn`` over blocks, results in block order, at most ``window`` blocks in flight;
+    ``tick(done, total)`` after each block."""
+    total = len(blocks)
     if pool is None:
-        yield from (fn(b) for b in blocks)
+        for i, b in enumerate(blocks):
+            res = fn(b)
+            if tick is not None:
+                tick(i + 1, total)
+            yield res
         return
     futs = [pool.submit(fn, b) for b in blocks[:window]]
-    for i in range(len(blocks)):
+    for i in range(total):
         res = futs[i].result()
         futs[i] = None  # type: ignore[call-overload]
-        if i + window < len(blocks):
+        if i + window < total:
             futs.append(pool.submit(fn, blocks[i + window]))
+        if tick is not None:
+            tick(i + 1, total)
         yield res
 
 
 BlockReader = Callable[[RowBlock], tuple[np.ndarray, np.ndarray]]
+#: ``progress(stage, done, total)``.
+ProgressFn = Callable[[str, int, int], None]
+
+
+def _stage(progress: ProgressFn | None, stage: str) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(stage, done, total)
+
+
+def _shares_memory(part: Partial | None, arrays: Sequence[np.ndarray]) -> bool:
+    if part is None:
+        return False
+    mine = [*part.sums.values(), *part.mins.values(), *part.maxs.values()]
+    return any(np.may_share_memory(x, a) for x in mine for a in arrays)
 
 
 def fit_blocks(det: Detector, read: BlockReader, blocks: Sequence[RowBlock], cols: int,
                pool: ThreadPoolExecutor | None, *, window: int = 4,
-               max_passes: int = MAX_PASSES) -> tuple[dict[str, Any], int]:
+               max_passes: int = MAX_PASSES,
+               recycle: Callable[..., None] | None = None,
+               progress: ProgressFn | None = None) -> tuple[dict[str, Any], int]:
     """Fit a detector pass by pass over blocks; partials merged in block order.
 
     The same as :meth:`sitewatch.detectors.base.Detector.fit` on the blocks, with
     blocks read (and their statistics computed) on the pool's threads. Halo rows of a
-    block give context to the statistics but are never counted.
+    block (:attr:`~sitewatch.detectors.base.Detector.stats_halo` of them) give context
+    to the statistics but are never counted. ``recycle``, if
+    given, gets a block's arrays back once its statistics no longer need them
+    (:meth:`~sitewatch.imagery.blocks.PairReader.recycle`).
 
     Returns
     -------
     (state, passes)
     """
+    if det.stats_halo is not None:  # the statistics need less context than apply
+        ctx = int(det.stats_halo)
+        blocks = [RowBlock(b.index, b.row0, b.row1, max(b.read0, b.row0 - ctx),
+                           min(b.read1, b.row1 + ctx)) for b in blocks]
     state = det.initial_state()
     passes = 0
     while not det.fit_done(state):
@@ -159,13 +193,33 @@ def fit_blocks(det: Detector, read: BlockReader, blocks: Sequence[RowBlock], col
         def stats(b: RowBlock, st: dict[str, Any] = state) -> Any:
             core = np.zeros((b.read1 - b.read0, cols), bool)
             core[b.core] = True
-            bef, aft, ok = check_pair(*read(b), core)
-            return det.block_stats(st, bef, aft, ok) if ok.any() else None
+            pair = read(b)
+            bef, aft, ok = check_pair(*pair, core)
+            part = det.block_stats(st, bef, aft, ok) if ok.any() else None
+            if recycle is not None and not _shares_memory(part, pair):
+                recycle(*pair)
+            return part
 
-        state = det.end_pass(state, merge_partials(_ordered(pool, stats, blocks, window)))
+        stage = f"fit pass {passes + 1}"
+        tick = None if progress is None else \
+            (lambda done, total, stage=stage: progress(stage, done, total))
+        state = det.end_pass(state, merge_partials(_ordered(pool, stats, blocks, window,
+                                                            tick)))
         passes += 1
         state["pass"] = state.get("pass", 0) + 1
     return state, passes
+
+
+def _threads_per_block(threads: int) -> int:
+    """Threads a detector may use inside one block when ``threads`` blocks run at once.
+
+    With two blocks at once on two cores, one ONNX Runtime thread each: no runtime
+    thread waits for a core the other block holds, and nothing spins (on a 2048-row
+    crop of the full tile, under a load of 16-19, one and two threads per block were
+    within the noise: 22-23 CPU-s either way); a single block thread gives the
+    network every core.
+    """
+    return max(1, available_cores() // max(1, threads))
 
 
 def _aligned_blocks(det: Detector, rows: int, block_rows: int) -> list[RowBlock]:
@@ -202,6 +256,7 @@ def detect_change_arrays(before: np.ndarray, after: np.ndarray, *, method: str |
     name = info.name
     det = create_block_detector(name, band_names=tuple(band_names) or info.bands,
                                 pixel_size_m=pixel_size_m, **params)
+    det.threads = _threads_per_block(threads)
     b, a, ok = check_pair(before, after, valid)
     if not ok.any():
         raise DetectorError("no pixel is valid on both dates: every pixel is cloud or no-data")
@@ -254,7 +309,8 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
                         min_area_m2: float = DEFAULT_MIN_AREA_M2,
                         bands: Sequence[str] | None = None, block_rows: int | None = None,
                         threads: int = 2, scratch_dir: str | os.PathLike[str] | None = None,
-                        compress_level: int = 1, **params: Any) -> BlockwiseResult:
+                        compress_level: int = 1, progress: ProgressFn | None = None,
+                        **params: Any) -> BlockwiseResult:
     """Detect change between two large raster files in bounded memory.
 
     Parameters
@@ -284,6 +340,8 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
         than one pass.
     compress_level : int
         DEFLATE level of the output COGs (1: fast; the pixels are the same at any level).
+    progress : callable, optional
+        ``progress(stage, done, total)`` per block: ``fit pass N``, ``apply``, ``regions``.
     **params
         The detector's own parameters (e.g. ``threshold=``).
 
@@ -302,6 +360,7 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
     rows, cols = reader.shape
     res_m = float(np.sqrt(np.median(pixel_area_m2(reader.transform, reader.crs, reader.shape))))
     det = create_block_detector(name, band_names=reader.bands, pixel_size_m=res_m, **params)
+    det.threads = _threads_per_block(threads)
     blocks = _aligned_blocks(det, rows, block_rows or max(1, file_tile_rows(before) // 2))
     block_rows = blocks[0].height
     out = Path(out_dir)
@@ -312,13 +371,18 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
     window = 2 * max(threads, 1)
     scratch: dict[str, ScratchArray] = {}
     try:
-        # GDAL decodes the tiles of a block on `threads` threads too; its cache keeps the
-        # tiles a block shares with the next (blocks smaller than tiles, halos)
-        with rasterio.Env(GDAL_CACHEMAX=384 * 2**20, GDAL_NUM_THREADS=str(max(threads, 1))):
+        # with fit passes, the reader decodes every file tile once, into scratch (whole
+        # tile rows: GDAL's cache has nothing to keep); with none, blocks are read as
+        # they come and GDAL's cache keeps the tiles a block shares with the next
+        # (blocks smaller than tiles, halos). GDAL decodes on `threads` threads too.
+        cached = not det.fit_done(det.initial_state())
+        if cached:
+            reader.enable_cache(tmp)
+        with rasterio.Env(GDAL_CACHEMAX=(64 if cached else 384) * 2**20,
+                          GDAL_NUM_THREADS=str(max(threads, 1))):
             # 1. fit passes
-            if not det.fit_done(det.initial_state()):
-                reader.enable_cache(tmp)
-            state, passes = fit_blocks(det, reader.read, blocks, cols, pool, window=window)
+            state, passes = fit_blocks(det, reader.read, blocks, cols, pool, window=window,
+                                       recycle=reader.recycle, progress=progress)
             timings["fit"] = time.perf_counter() - t_start
             # 2. apply pass: per-pixel arrays to scratch, mask labelled as it comes
             t0 = time.perf_counter()
@@ -334,7 +398,8 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
             last: dict[str, Any] = {"fields": set()}
 
             def apply(b: RowBlock) -> Any:
-                bef, aft, ok = check_pair(*reader.read(b))
+                pair = reader.read(b)
+                bef, aft, ok = check_pair(*pair)
                 cm = apply_block(det, state, bef, aft, ok)
                 core = b.core
                 for k in fields:
@@ -347,9 +412,13 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
                 scratch["valid"].write_rows(b.row0, ok[core] if cm.valid is None
                                             else np.asarray(cm.valid[core], bool))
                 last["params"], last["threshold"] = cm.params, cm.threshold
-                return tracer.label_block(b, mask)
+                labels = tracer.label_block(b, mask)
+                del cm, bef, aft
+                reader.recycle(*pair)  # everything made of it is in the scratch files now
+                return labels
 
-            label_infos = list(_ordered(pool, apply, blocks, window))
+            label_infos = list(_ordered(pool, apply, blocks, window, _stage(progress,
+                                                                            "apply")))
             reader.close()
             timings["apply"] = time.perf_counter() - t0
             # 3. regions across blocks
@@ -367,7 +436,8 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
                 scratch["mask"].write_rows(b.row0, m)
                 return regs
 
-            for b, regs in zip(plain, _ordered(pool, trace, plain, window), strict=True):
+            for b, regs in zip(plain, _ordered(pool, trace, plain, window,
+                                               _stage(progress, "regions")), strict=True):
                 tracer.add(b.index, regs)
             timings["regions"] = time.perf_counter() - t0
             # 4. outputs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -15,11 +16,13 @@ from sitewatch.detectors.params import Param
 from sitewatch.detectors.polygons import regions_from_mask
 from sitewatch.detectors.postprocess import clean_mask, minimum_mapping_unit
 from sitewatch.detectors.registry import resolve_detector
-from sitewatch.errors import DataError
+from sitewatch.errors import DataError, NoClearSceneError
+from sitewatch.imagery.epochs import Epoch
 from sitewatch.pipeline.result import ChangeResult
 from sitewatch.raster import Raster
 
-__all__ = ["detect_change", "DEFAULT_MIN_AREA_M2", "MIN_AREA", "score_against"]
+__all__ = ["detect_change", "detect_change_epochs", "DEFAULT_MIN_AREA_M2", "MIN_AREA",
+           "score_against"]
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +100,42 @@ def detect_change(before: Raster, after: Raster, *, method: str | None = None,
     regions = regions_from_mask(mask, b.transform, b.crs, magnitude=cm.magnitude,
                                 probability=cm.probability, change_type=cm.change_type,
                                 extra={"date_before": ",".join(before.dates),
-                                       "date_after": ",".join(after.dates)})
+                                       "date_after": ",".join(after.dates)},
+                                pixel_area=b.pixel_area_m2())
     log.info("%s: %d changed pixels in %d regions", info.name, int(mask.sum()), len(regions))
     return ChangeResult(before, after, cm, regions, site=site, min_area_m2=min_area_m2)
+
+
+def detect_change_epochs(epochs: Sequence[Epoch], *, method: str | None = None,
+                         min_area_m2: float = DEFAULT_MIN_AREA_M2, site: Site | None = None,
+                         **params: Any) -> ChangeResult:
+    """:func:`detect_change` between the first and the last clear epochs of a series.
+
+    Raises
+    ------
+    NoClearSceneError
+        Fewer than two epochs have a composite (saying how many, over which dates).
+
+    Examples
+    --------
+    >>> from sitewatch.imagery.sources import get_source
+    >>> from sitewatch.imagery.epochs import build_epochs
+    >>> src = get_source("sample")
+    >>> eps = build_epochs(src, src.site(), "2015-01-01", "2018-12-31", "year", bands=["B04"])
+    >>> res = detect_change_epochs(eps, method="cva")
+    >>> res.before.dates, res.after.dates
+    (('2015-09-18',), ('2018-03-26',))
+    """
+    clear = [e.raster for e in epochs if e.raster is not None]
+    if len(clear) < 2:
+        where = f"{site.id}: " if site is not None else ""
+        span = f" between {epochs[0].window.start} and {epochs[-1].window.end}" if epochs \
+            else ""
+        raise NoClearSceneError(f"{where}{len(clear)} of {len(epochs)} epochs{span} have a "
+                                "clear observation; change needs two: widen the dates or use "
+                                "a longer cadence")
+    return detect_change(clear[0], clear[-1], method=method, min_area_m2=min_area_m2,
+                         site=site, **params)
 
 
 def score_against(result: ChangeResult, labels: Raster) -> dict[str, Any]:

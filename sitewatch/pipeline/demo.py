@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sitewatch.imagery.epochs import ProgressFn
 from sitewatch.imagery.sources.sample import SAMPLE_SITE_ID
 from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2
 from sitewatch.pipeline.report import SiteRun, run_site, write_site_outputs
@@ -37,7 +38,7 @@ class DemoRun:
 def run_demo(out_dir: str | Path, *, method: str | None = None,
              min_area_m2: float = DEFAULT_MIN_AREA_M2, command: list[str] | None = None,
              formats: Sequence[str] = ("png", "pdf", "svg"), animate: bool = True,
-             report: bool = True) -> DemoRun:
+             report: bool = True, progress: ProgressFn | None = None) -> DemoRun:
     """Detect change on the bundled sample and write every output to ``out_dir``.
 
     Yearly epochs 2015-2018 of the sample (2016 and 2017 have no scene and
@@ -47,7 +48,11 @@ def run_demo(out_dir: str | Path, *, method: str | None = None,
     the HTML report, each with its provenance.
     """
     run = run_site(SAMPLE_SITE_ID, source="sample", every="year", method=method,
-                   min_area_m2=min_area_m2)
+                   min_area_m2=min_area_m2, progress=progress)
+    if progress is not None:
+        progress("write", 0, 1)
     paths = write_site_outputs(run, out_dir, formats=formats, animate=animate, report=report,
                                command=command)
+    if progress is not None:
+        progress("write", 1, 1)
     return DemoRun(run.result, paths, run)

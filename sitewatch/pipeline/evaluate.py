@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,8 @@ log = logging.getLogger(__name__)
 def evaluate_oscd(root: str | os.PathLike[str], method: str | None, out_dir: str | os.PathLike[str],
                   *, cities: Sequence[str] | None = None,
                   min_area_m2: float = DEFAULT_MIN_AREA_M2,
-                  params: dict[str, Any] | None = None) -> dict[str, Any]:
+                  params: dict[str, Any] | None = None,
+                  progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Run ``method`` on every labelled city under ``root``; write masks and metrics.json.
 
     Parameters
@@ -67,6 +68,8 @@ def evaluate_oscd(root: str | os.PathLike[str], method: str | None, out_dir: str
     params : dict, optional
         Detector parameters (checked before any city is read; ``metrics.json``
         records every parameter in effect, defaults included).
+    progress : callable, optional
+        ``progress("cities", done, total)``.
 
     Returns
     -------
@@ -86,7 +89,9 @@ def evaluate_oscd(root: str | os.PathLike[str], method: str | None, out_dir: str
     per_city: dict[str, Any] = {}
     confs = []
     years: list[str] = []
-    for city in names:
+    for done, city in enumerate(names):
+        if progress is not None:
+            progress("cities", done, len(names))
         t0 = time.perf_counter()
         label = read_oscd_labels(root, city)
         if label is None:
@@ -111,6 +116,8 @@ def evaluate_oscd(root: str | os.PathLike[str], method: str | None, out_dir: str
         per_city[city] = {**scores(c), "dates": [before.dates[0], after.dates[0]],
                           "detect_seconds": round(t2 - t1, 3), "read_seconds": round(t1 - t0, 3)}
         log.info("%s: F1 %.3f (%.1f s)", city, per_city[city]["f1"], t2 - t1)
+    if progress is not None:
+        progress("cities", len(names), len(names))
     result = {"sitewatch_version": __version__, "method": name, "params": applied,
               "min_area_m2": min_area_m2, "root": str(root), "cities": per_city,
               "pooled": scores(pooled(confs)),

@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import os
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ from sitewatch.imagery.sources import get_source
 from sitewatch.imagery.sources.base import ImagerySource
 from sitewatch.imagery.sources.cached import CachedSource
 
-__all__ = ["FetchResult", "run_fetch", "default_bands"]
+__all__ = ["FetchResult", "run_fetch", "default_bands", "default_cache", "default_period"]
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,57 @@ class FetchResult:
 
 
 def default_bands(source: ImagerySource) -> tuple[str, ...]:
-    """Bands fetched when the user names none: VV/VH for Sentinel-1, the 10 land bands else."""
+    """Bands fetched when the user names none: the source's own default (a local folder:
+    the bands its files hold), VV/VH for Sentinel-1, the 10 land bands else."""
+    own = getattr(source, "default_bands", None)
+    if own:
+        return tuple(own)
     return S1_BANDS if getattr(source, "product", "") == "s1-grd" else S2_LAND_BANDS
+
+
+def default_period(site: Site, start: str | None = None, end: str | None = None,
+                   today: _dt.date | None = None) -> tuple[str, str]:
+    """The dates a run covers when the user gives none: the site's own period
+    (``default_start``/``default_end`` in the catalogue), else the last five years.
+
+    Every command uses it, so a fetch and a later report of the same site without
+    dates cover the same period (and the report reads the fetch from the cache).
+
+    Examples
+    --------
+    >>> from sitewatch.aoi import get_site
+    >>> default_period(get_site("cupertino-apple-park"))
+    ('2015-09-01', '2018-03-31')
+    >>> default_period(get_site("cupertino-apple-park"), end="2017-12-31")
+    ('2015-09-01', '2017-12-31')
+    """
+    today = today or _dt.date.today()
+    start = start or site.properties.get("default_start") or f"{today.year - 5}-01-01"
+    end = end or site.properties.get("default_end") or today.isoformat()
+    return str(start), str(end)
+
+
+def default_cache(source: str | ImagerySource, *, enabled: bool = True,
+                  root: str | os.PathLike[str] | None = None) -> TileCache | None:
+    """The cache a run of ``source`` reads and writes: one for every command.
+
+    The shared on-disk :class:`~sitewatch.imagery.cache.TileCache` (``root``, else
+    ``$SITEWATCH_CACHE_DIR`` or ``~/.cache/sitewatch``) for sources that download;
+    None for the offline ones (``sample``, ``local``: their files are on disk
+    already) or when ``enabled`` is false (``--no-cache``).
+
+    Examples
+    --------
+    >>> default_cache("sample") is None, default_cache("earth-search", enabled=False) is None
+    (True, True)
+    >>> type(default_cache("earth-search", root="/tmp/c")).__name__
+    'TileCache'
+    """
+    from sitewatch.imagery.sources import source_class
+
+    network = source.needs_network if isinstance(source, ImagerySource) else \
+        source_class(source).needs_network
+    return TileCache(root) if enabled and network else None
 
 
 def run_fetch(site: Site, start: str, end: str, every: str | Sequence[tuple[str, str]], *,

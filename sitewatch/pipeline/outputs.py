@@ -21,7 +21,7 @@ import numpy as np
 
 from sitewatch.annotate.provenance import result_provenance, write_sidecar
 from sitewatch.atomic import atomic_write_text
-from sitewatch.detectors.polygons import composition_field, regions_to_geojson
+from sitewatch.detectors.polygons import composition_field
 from sitewatch.imagery.io import write_cog
 from sitewatch.pipeline.result import ChangeResult
 from sitewatch.raster import Raster
@@ -98,6 +98,7 @@ def write_timelapse(rasters: Sequence[Raster | None], out_dir: str | os.PathLike
                     labels: Sequence[str] | None = None, name: str = "timelapse",
                     first_change: np.ndarray | None = None,
                     change_type: np.ndarray | None = None, mask: np.ndarray | None = None,
+                    overlay: str = "outline",
                     view: str = "true", title: str = "", credits: Sequence[str] = (),
                     site: Any = None, scenes: Sequence[Any] = (),
                     detector: dict[str, Any] | None = None,
@@ -109,11 +110,13 @@ def write_timelapse(rasters: Sequence[Raster | None], out_dir: str | os.PathLike
 
     out = Path(out_dir)
     written = timelapse(rasters, out / name, labels=labels, first_change=first_change,
-                        change_type=change_type, mask=mask, view=view, title=title,
-                        credits=credits, site=site, mp4=mp4, width_px=width_px,
+                        change_type=change_type, mask=mask, overlay=overlay, view=view,
+                        title=title, credits=credits, site=site, mp4=mp4, width_px=width_px,
                         method=method)
     prov = provenance_record(rasters=rasters, scenes=scenes, site=site, detector=detector,
                              command=command, credits=credits, view=view,
+                             overlay=overlay if first_change is not None or mask is not None
+                             else "none",
                              epochs=list(labels) if labels is not None else None,
                              frames=len(rasters))
     for p in written.values():
@@ -160,12 +163,8 @@ def write_change_outputs(result: ChangeResult, out_dir: str | Path, *, figure: b
     write_cog(result.mask_raster(), paths["change_mask"])
     paths["magnitude"] = out / "change_magnitude.tif"
     write_cog(result.magnitude_raster(), paths["magnitude"])
-    geo_prov = {"scene_ids": result.scene_ids,
-                "dates": list(result.before.dates) + list(result.after.dates),
-                "detector": result.change.method, "attribution": result.attribution}
     paths["regions"] = out / "changes.geojson"
-    atomic_write_text(_json(regions_to_geojson(result.regions, properties=geo_prov)),
-                      paths["regions"])
+    atomic_write_text(_json(result.to_geojson()), paths["regions"])
     write_sidecar(paths["regions"], prov, kind="table")
     paths["regions_csv"] = write_regions_table(result, out / "changes.csv", provenance=prov)
     if figure:

@@ -40,10 +40,10 @@ from sitewatch.aoi import resolve_site
 from sitewatch.aoi.site import Site
 from sitewatch.attribution import OSCD_CREDIT, copernicus_attribution
 from sitewatch.bands import S2_LAND_BANDS
-from sitewatch.errors import NoClearSceneError
-from sitewatch.imagery.epochs import Epoch, build_epochs
+from sitewatch.imagery.cache import TileCache
+from sitewatch.imagery.epochs import Epoch, ProgressFn
 from sitewatch.imagery.sources import get_source
-from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2, detect_change
+from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2, detect_change, detect_change_epochs
 from sitewatch.pipeline.result import ChangeResult
 
 __all__ = ["SiteRun", "run_site", "run_epochs", "write_site_outputs", "write_site_timelapse",
@@ -142,7 +142,8 @@ class SiteRun:
 
 
 def _first_change(epochs: Sequence[Epoch], i0: int, result: ChangeResult, *,
-                  method: str | None, min_area_m2: float) -> np.ndarray:
+                  method: str | None, min_area_m2: float,
+                  params: dict[str, Any] | None = None) -> np.ndarray:
     """Index of the first epoch whose pixel differs from epoch ``i0`` (-1 = never).
 
     Only the pixels of the two-date result are dated, so the last frame of a
@@ -156,7 +157,8 @@ def _first_change(epochs: Sequence[Epoch], i0: int, result: ChangeResult, *,
         if r is None:
             continue
         mask = result.change.mask if r is result.after else \
-            detect_change(base, r, method=method, min_area_m2=min_area_m2).change.mask
+            detect_change(base, r, method=method, min_area_m2=min_area_m2,
+                          **(params or {})).change.mask
         first[(first < 0) & mask & result.change.mask] = k
     return first
 
@@ -164,9 +166,16 @@ def _first_change(epochs: Sequence[Epoch], i0: int, result: ChangeResult, *,
 def run_site(site: str | Site, *, source: str = "sample", start: str | None = None,
              end: str | None = None, every: str | Sequence[tuple[str, str]] = "year",
              method: str | None = None, min_area_m2: float = DEFAULT_MIN_AREA_M2,
-             bands: Sequence[str] = S2_LAND_BANDS, source_options: dict[str, Any] | None = None
-             ) -> SiteRun:
+             bands: Sequence[str] = S2_LAND_BANDS, source_options: dict[str, Any] | None = None,
+             cache: TileCache | bool = True, fetch_options: dict[str, Any] | None = None,
+             progress: ProgressFn | None = None,
+             detector_params: dict[str, Any] | None = None) -> SiteRun:
     """Build the epochs of a site and detect change between the first and last clear ones.
+
+    The epochs are built as ``sitewatch fetch`` builds them
+    (:func:`sitewatch.pipeline.fetch.run_fetch`: cloud screening, median composites of
+    the clearest scenes, co-registration) through the same tile cache, so a figure,
+    animation or report of a site already fetched reads the scenes from disk.
 
     Parameters
     ----------
@@ -185,16 +194,29 @@ def run_site(site: str | Site, *, source: str = "sample", start: str | None = No
     bands : sequence of str
     source_options : dict, optional
         Passed to the source's constructor.
+    cache : TileCache or bool
+        The tile cache; True: the shared one for sources that download
+        (:func:`~sitewatch.pipeline.fetch.default_cache`), False: none.
+    fetch_options : dict, optional
+        More options of ``run_fetch`` (``max_scenes``, ``coregister``...).
+    progress : callable, optional
+        ``progress(stage, done, total)``: the fetch's stages, then ``detect`` and
+        ``timeline``.
+    detector_params : dict, optional
+        Parameters of the detector (``far``, ``threshold``...).
     """
+    from sitewatch.pipeline.fetch import default_cache, default_period, run_fetch
+
     s = site if isinstance(site, Site) else resolve_site(site)
-    today = _dt.date.today()
-    start = start or s.properties.get("default_start") or f"{today.year - 5}-01-01"
-    end = end or s.properties.get("default_end") or today.isoformat()
+    start, end = default_period(s, start, end)
     src = get_source(source, **(source_options or {}))
-    epochs = build_epochs(src, s, start, end, every, bands=bands)
+    tiles = default_cache(src) if cache is True else (cache or None)
+    epochs = run_fetch(s, start, end, every, source=src, bands=bands, cache=tiles,
+                       progress=progress, **(fetch_options or {})).epochs
     run = run_epochs(s, epochs, source=source, start=start, end=end, every=every,
                      method=method, min_area_m2=min_area_m2,
-                     credits=[OSCD_CREDIT] if source == "sample" else [])
+                     credits=[OSCD_CREDIT] if source == "sample" else [], progress=progress,
+                     detector_params=detector_params)
     if source == "sample":
         from sitewatch.imagery.sources.sample import SampleSource
         from sitewatch.pipeline.change import score_against
@@ -207,24 +229,28 @@ def run_site(site: str | Site, *, source: str = "sample", start: str | None = No
 def run_epochs(site: Site, epochs: list[Epoch], *, source: str = "", start: str = "",
                end: str = "", every: str | Sequence[tuple[str, str]] = "",
                method: str | None = None, min_area_m2: float = DEFAULT_MIN_AREA_M2,
-               credits: Sequence[str] = ()) -> SiteRun:
+               credits: Sequence[str] = (), progress: ProgressFn | None = None,
+               detector_params: dict[str, Any] | None = None) -> SiteRun:
     """Detect change between the first and last clear epochs; the timeline when there
     are three clear epochs or more (see the module docs).
+
+    ``progress(stage, done, total)`` hears ``detect`` and ``timeline``;
+    ``detector_params`` go to the detector.
 
     Raises
     ------
     NoClearSceneError
         Fewer than two clear epochs.
     """
-    clear = [i for i, e in enumerate(epochs) if e.raster is not None]
-    if len(clear) < 2:
-        raise NoClearSceneError(
-            f"{site.id}: {len(clear)} clear epoch(s) between {start} and {end} with cadence "
-            f"{every!r}; change needs two: widen the dates or use a longer cadence")
-    before, after = epochs[clear[0]].raster, epochs[clear[-1]].raster
-    assert before is not None and after is not None
-    result = detect_change(before, after, method=method, min_area_m2=min_area_m2, site=site)
+    tick = progress or (lambda stage, done, total: None)
+    params = dict(detector_params or {})
+    tick("detect", 0, 1)
+    result = detect_change_epochs(epochs, method=method, min_area_m2=min_area_m2, site=site,
+                                  **params)
+    tick("detect", 1, 1)
+    tick("timeline", 0, 1)
     timeline, notes = _timeline(epochs, site, min_area_m2=min_area_m2, method=result.change.method)
+    tick("timeline", 1, 1)
     if timeline is not None:
         first = np.where(timeline.changed, timeline.date, -1).astype("int16")
         prm = timeline.params
@@ -234,7 +260,9 @@ def run_epochs(site: Site, epochs: list[Epoch], *, source: str = "", start: str 
                       list(credits), timeline, notes)
         run.first_change_type = timeline.change_type
         return run
-    first = _first_change(epochs, clear[0], result, method=method, min_area_m2=min_area_m2)
+    first_clear = next(i for i, e in enumerate(epochs) if e.raster is not None)
+    first = _first_change(epochs, first_clear, result, method=method, min_area_m2=min_area_m2,
+                          params=params)
     how = (f"the two-date change ({result.change.method}), each pixel dated to the first "
            "epoch that differs from the first clear epoch (no persistence check)")
     return SiteRun(site, source, start, end, every, epochs, result, first, how, list(credits),
@@ -313,13 +341,16 @@ def _mp4_note() -> str:
 
 
 def write_site_timelapse(run: SiteRun, out_dir: str | os.PathLike[str], *, view: str = "true",
-                         overlay: bool = True, width_px: int = 800, mp4: bool = True,
+                         overlay: bool | str = True, width_px: int = 800, mp4: bool = True,
                          command: Sequence[str] | None = None) -> dict[str, Path]:
     """The run's timelapse (GIF, MP4 when an encoder exists) with its provenance.
 
     The overlay shows the layer :meth:`SiteRun.layers` names for it (the timeline's
     lasting change, else the two-date result), and its sidecar names that detector.
+    ``overlay`` is ``outline``, ``fill`` or ``none`` (True: outline, False: none).
     """
+    style: str = ("outline" if overlay else "none") if isinstance(overlay, bool) else overlay
+    overlay = style != "none"
     from sitewatch.pipeline.outputs import write_timelapse
 
     layer = run.layers()["timelapse"]
@@ -340,7 +371,7 @@ def write_site_timelapse(run: SiteRun, out_dir: str | os.PathLike[str], *, view:
                            title=run.site.name, credits=run.credits, site=run.site,
                            scenes=run.scenes, detector=detector, command=command,
                            method=_overlay_note(run) if overlay else "", mp4=mp4,
-                           width_px=width_px)
+                           width_px=width_px, overlay=style if overlay else "outline")
 
 
 def _overlay_note(run: SiteRun) -> str:

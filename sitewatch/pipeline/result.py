@@ -11,7 +11,7 @@ import numpy as np
 from sitewatch._version import __version__
 from sitewatch.aoi.site import Site
 from sitewatch.attribution import copernicus_attribution
-from sitewatch.detectors.polygons import Region
+from sitewatch.detectors.polygons import Region, regions_to_geojson
 from sitewatch.raster import Raster
 from sitewatch.types import ChangeMap, ChangeType
 
@@ -103,6 +103,40 @@ class ChangeResult:
             k = ChangeType(r.change_type).slug
             out[k] = out.get(k, 0) + 1
         return out
+
+    # -- GeoJSON and GeoPandas ------------------------------------------------
+    def provenance_properties(self) -> dict[str, Any]:
+        """What the region tables carry of the run: scene ids, dates, detector, attribution."""
+        return {"scene_ids": self.scene_ids,
+                "dates": list(self.before.dates) + list(self.after.dates),
+                "detector": self.change.method, "attribution": self.attribution}
+
+    def to_geojson(self) -> dict[str, Any]:
+        """The change regions as a WGS84 GeoJSON FeatureCollection (``changes.geojson``)."""
+        return regions_to_geojson(self.regions, properties=self.provenance_properties())
+
+    @property
+    def __geo_interface__(self) -> dict[str, Any]:
+        """The geo interface (WGS84 FeatureCollection of the regions, as in GeoJSON).
+
+        ``shapely``, ``geopandas.GeoDataFrame.from_features(result, crs="EPSG:4326")``,
+        folium and other libraries read it directly.
+        """
+        return self.to_geojson()
+
+    def to_geopandas(self) -> Any:
+        """The change regions as a GeoDataFrame in the grid's (site's) CRS.
+
+        One row per region, largest first, with every property of ``changes.geojson``;
+        ``area_m2`` is geodesic and unrounded, so ``gdf.area_m2.sum()`` is
+        :attr:`changed_area_m2`. Needs ``pip install 'sitewatch[geo]'``
+        (:func:`sitewatch.interop.geopandas_io.regions_to_geopandas`).
+        """
+        from sitewatch.interop.geopandas_io import regions_to_geopandas
+
+        return regions_to_geopandas(self.regions, self.before.crs,
+                                    attrs=self.provenance_properties(),
+                                    feature="ChangeResult.to_geopandas()")
 
     def _repr_html_(self) -> str:
         """Notebook display: a small before/after figure and the summary (lazy import)."""

@@ -47,10 +47,10 @@ from sitewatch._version import __version__
 from sitewatch.atomic import atomic_write_text
 from sitewatch.bands import S2_LAND_BANDS
 from sitewatch.detectors.registry import DEFAULT_DETECTOR, get_detector
-from sitewatch.errors import NoClearSceneError, OutputFolderError, SitewatchError
+from sitewatch.errors import OutputFolderError, SitewatchError
 from sitewatch.imagery.epochs import build_epochs
 from sitewatch.imagery.sources import get_source
-from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2, detect_change
+from sitewatch.pipeline.change import DEFAULT_MIN_AREA_M2, detect_change_epochs
 from sitewatch.pipeline.outputs import write_change_outputs
 from sitewatch.pipeline.watchlist import WatchSite
 
@@ -129,14 +129,8 @@ def _process(spec: WatchSite, work: Path) -> dict[str, Any]:
     epochs = build_epochs(source, spec.site, spec.start, spec.end, spec.every, grid=grid,
                           bands=bands)
     used = [e for e in epochs if not e.is_gap]
-    if len(used) < 2:
-        raise NoClearSceneError(f"{len(used)} of {len(epochs)} epochs between {spec.start} and "
-                                f"{spec.end} have a clear observation; change needs two: widen "
-                                "the dates or use a longer cadence")
-    before, after = used[0].raster, used[-1].raster
-    assert before is not None and after is not None
     min_area = DEFAULT_MIN_AREA_M2 if spec.min_area_m2 is None else spec.min_area_m2
-    result = detect_change(before, after, method=method, min_area_m2=min_area, site=spec.site)
+    result = detect_change_epochs(epochs, method=method, min_area_m2=min_area, site=spec.site)
     command = ["sitewatch", "watch", f"(site {spec.id})"]
     write_change_outputs(result, work / "change", figure=bool(spec.formats),
                          formats=spec.formats or ("png",),
@@ -144,7 +138,7 @@ def _process(spec: WatchSite, work: Path) -> dict[str, Any]:
                          command=command)
     facts: dict[str, Any] = {
         "epochs": len(epochs), "epochs_used": len(used),
-        "dates": [",".join(before.dates), ",".join(after.dates)],
+        "dates": [",".join(result.before.dates), ",".join(result.after.dates)],
         "regions": len(result.regions), "changed_area_m2": round(result.changed_area_m2, 1),
         "method": result.change.method, "notes": []}
     if len(used) < 3:

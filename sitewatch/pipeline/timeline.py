@@ -51,7 +51,12 @@ from sitewatch.detectors.timeline import (
     first_last_clear,
     pixel_history,
 )
-from sitewatch.detectors.timeline_events import absorb_slivers, refine_dates, timeline_events
+from sitewatch.detectors.timeline_events import (
+    absorb_slivers,
+    refine_dates,
+    smooth_types,
+    timeline_events,
+)
 from sitewatch.detectors.timeline_progress import PROGRESS_FIELDS, progress_arrays
 from sitewatch.errors import DataError, DetectorError
 from sitewatch.imagery.cache import TileCache
@@ -62,7 +67,7 @@ from sitewatch.raster import Provenance, pixel_area_m2
 from sitewatch.types import ChangeMap, ChangeType
 
 __all__ = ["TimelineResult", "EpochSummary", "run_timeline", "site_timeline", "folder_timeline",
-           "fit_timeline", "default_persistence",
+           "fit_timeline", "epoch_days", "settle_changes", "DEFAULT_PERSISTENCE_DAYS",
            "DEFAULT_CADENCE", "TIMELINE_DETECTOR", "REPORTED_TYPES"]
 
 log = logging.getLogger(__name__)
@@ -98,12 +103,22 @@ class EpochSummary:
     dates: tuple[str, ...]
     clear_share: float
     median_clear_obs: float
+    screening: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def screened(self) -> str:
+        """What the cloud screening took out of the epoch's scenes, for people ("" if none)."""
+        if not self.screening:
+            return ""
+        how = "from the pixels" if self.screening["method"] == "pixels" else "by the SCL"
+        return (f"{100 * self.screening['cloud']:.0f}% cloud, "
+                f"{100 * self.screening['shadow']:.0f}% shadow screened {how}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "label": self.label, "start": self.start, "end": self.end,
                 "gap": self.gap, "scene_ids": list(self.scene_ids), "dates": list(self.dates),
                 "clear_share": round(self.clear_share, 4),
-                "median_clear_obs": self.median_clear_obs}
+                "median_clear_obs": self.median_clear_obs, "screening": self.screening}
 
 
 @dataclass
@@ -139,6 +154,8 @@ class TimelineResult:
         The detector on every pixel's first and last clear observation.
     notes : list of str
         What a reader must know (relaxed rules, missing bands...).
+    source_epochs : list of Epoch, or the folder holding them, optional
+        The epochs the timeline ran on, for :meth:`to_xarray` (references, not copies).
     """
 
     epochs: list[EpochSummary]
@@ -159,8 +176,10 @@ class TimelineResult:
     provenance: Provenance
     site: Site | None = None
     notes: list[str] = field(default_factory=list)
+    seasonal: np.ndarray | None = None
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC)
                          .isoformat(timespec="seconds"))
+    source_epochs: list[Epoch] | Path | None = field(default=None, repr=False, compare=False)
 
     # -- areas --------------------------------------------------------------
     def _area(self, mask: np.ndarray) -> float:
@@ -177,8 +196,8 @@ class TimelineResult:
 
     @property
     def confirmed(self) -> bool:
-        """Whether changes had to be confirmed by later epochs (persistence >= 1)."""
-        return int(self.params.get("persistence", 0)) >= 1
+        """Whether changes had to be confirmed by later epochs (persistence > 0 days)."""
+        return float(self.params.get("persistence_days", 0)) > 0
 
     @property
     def changed_phrase(self) -> str:
@@ -255,6 +274,34 @@ class TimelineResult:
             out.append(rec)
         return out
 
+    def stack_epochs(self) -> list[Epoch]:
+        """The epochs the timeline ran on (read from their folder for a block run).
+
+        Raises
+        ------
+        DataError
+            The result keeps no epochs (built by hand): pass them to :meth:`to_xarray`.
+        """
+        if isinstance(self.source_epochs, Path):
+            return load_epochs(self.source_epochs)
+        if self.source_epochs is None:
+            raise DataError("this timeline keeps no epochs: pass the ones it ran on, "
+                            "to_xarray(epochs=...)")
+        return list(self.source_epochs)
+
+    def to_xarray(self, epochs: Sequence[Epoch] | None = None) -> Any:
+        """The epoch stack over time and the per-pixel results as an xarray Dataset.
+
+        See :func:`sitewatch.interop.xarray_io.timeline_to_xarray` (needs
+        ``pip install 'sitewatch[xarray]'``): one ``(time, y, x)`` variable per band,
+        ``clear``, and ``first_change`` (dates), ``first_change_epoch``,
+        ``change_type``, ``confidence``, ``changed``, ``site`` on ``(y, x)``, with the
+        CRS and transform for rioxarray (``ds.rio.crs``).
+        """
+        from sitewatch.interop.xarray_io import timeline_to_xarray
+
+        return timeline_to_xarray(self, epochs)
+
     def _repr_html_(self) -> str:
         """Notebook display: the progress chart, key numbers and largest events (lazy import)."""
         from sitewatch.annotate.display import timeline_html
@@ -279,6 +326,8 @@ class TimelineResult:
                 "events": len(self.events),
                 "area_by_type_m2": {k: round(v, 1) for k, v in self.area_by_type().items()},
                 "pending_area_m2": round(self._area(self.history.pending & self.site_mask), 1),
+                "seasonal_area_m2": (round(self._area(self.seasonal & self.site_mask), 1)
+                                     if self.seasonal is not None else 0.0),
                 "transients_set_aside": int(self.history.transients.sum()),
                 "largest_events": [r for r in sorted(self.event_records(),
                                                      key=lambda r: -r["area_m2"])[:5]],
@@ -309,30 +358,39 @@ def event_sentence(rec: dict[str, Any]) -> str:
 
 # -- composing -------------------------------------------------------------------
 
-#: A change must hold for about this long to count (snow, floods and crops come and go).
-SEASON_DAYS = 90
+#: A change must be seen to hold this long to count (snow, floods and crops come and go):
+#: the next quarter of a quarterly series, two more months of a monthly one.
+DEFAULT_PERSISTENCE_DAYS = 60.0
+#: Bands that are vegetation indices: a change of them is a vegetation change.
+VEGETATION_INDEX_BANDS = frozenset({"NDVI", "EVI", "SAVI", "NDRE", "MSAVI", "GNDVI"})
 
 
-def default_persistence(epochs: Sequence[Epoch]) -> int:
-    """Later clear epochs that must confirm a change so that it holds for about a season.
+def epoch_days(epochs: Sequence[Epoch]) -> np.ndarray:
+    """(T,) float: each epoch's date as a day number (``date.toordinal``).
 
-    One epoch for quarters and years, two for months (``round(90 days / epoch
-    length) - 1``, at least 1).
+    The middle scene date of an epoch with scenes, the middle of its window for a gap.
 
     Examples
     --------
     >>> from sitewatch.imagery.epochs import Epoch, epoch_windows
     >>> import numpy as np
-    >>> def eps(every):
-    ...     return [Epoch(w, None, np.zeros((1, 1), "uint16"))
-    ...             for w in epoch_windows("2020-01-01", "2020-12-31", every)]
-    >>> default_persistence(eps("quarter")), default_persistence(eps("month"))
-    (1, 2)
+    >>> eps = [Epoch(w, None, np.zeros((1, 1), "uint16"))
+    ...        for w in epoch_windows("2020-01-01", "2020-06-30", "quarter")]
+    >>> np.diff(epoch_days(eps)).tolist()
+    [91.0]
     """
-    days = [(_dt.date.fromisoformat(e.window.end) - _dt.date.fromisoformat(e.window.start)).days
-            + 1 for e in epochs]
-    length = float(np.median(days)) if days else float(SEASON_DAYS)
-    return max(1, round(SEASON_DAYS / length) - 1)
+    out = []
+    for e in epochs:
+        dates = sorted(e.raster.dates) if e.raster is not None and e.raster.dates else []
+        if dates:
+            ords = [_dt.date.fromisoformat(d[:10]).toordinal() for d in dates]
+            out.append(float(np.median(ords)))
+        else:
+            a = _dt.date.fromisoformat(e.window.start).toordinal()
+            b = _dt.date.fromisoformat(e.window.end).toordinal()
+            out.append((a + b) / 2)
+    day = np.array(out, "float64")
+    return np.maximum.accumulate(day) if day.size else day
 
 
 def _classify(before: np.ndarray, after: np.ndarray, band_names: Sequence[str],
@@ -363,8 +421,27 @@ def _summaries(epochs: Sequence[Epoch], valid: np.ndarray, site: np.ndarray,
             i, e.label, e.window.start, e.window.end, e.is_gap, tuple(e.scene_ids),
             tuple(e.raster.dates) if e.raster is not None else (),
             float(area[seen].sum()) / site_area,
-            float(np.median(cc)) if cc.size else 0.0))
+            float(np.median(cc)) if cc.size else 0.0, screening_summary(e.screens)))
     return out
+
+
+def screening_summary(screens: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean cloud and shadow shares of the scenes an epoch used ({} if none was screened).
+
+    Examples
+    --------
+    >>> screening_summary([{"used": True, "method": "pixels",
+    ...                     "fractions": {"cloud": 0.2, "shadow": 0.1}}])
+    {'method': 'pixels', 'cloud': 0.2, 'shadow': 0.1, 'scenes': 1}
+    """
+    used = [s for s in screens if s.get("used") and "fractions" in s]
+    if not used:
+        return {}
+    return {"method": str(used[0].get("method", "scl")),
+            "cloud": round(float(np.mean([s["fractions"].get("cloud", 0.0) for s in used])), 4),
+            "shadow": round(float(np.mean([s["fractions"].get("shadow", 0.0) for s in used])),
+                            4),
+            "scenes": len(used)}
 
 
 def timeline_bands(method: str, bands: Sequence[str] | None, common: Sequence[str]
@@ -392,38 +469,94 @@ def timeline_bands(method: str, bands: Sequence[str] | None, common: Sequence[st
     return use
 
 
-def relax_rules(max_clear: int, persistence: int, min_before: int, notes: list[str],
-                n_epochs: int | None = None) -> tuple[int, int]:
-    """Persistence and ``min_before`` a series with ``max_clear`` clear epochs can meet.
+def relax_rules(max_clear: int, persistence_days: float, min_before: int, notes: list[str],
+                n_epochs: int | None = None, span_days: float | None = None
+                ) -> tuple[float, int]:
+    """Persistence (days) and ``min_before`` a series with ``max_clear`` clear epochs can meet.
 
-    Appends a note when the rules are relaxed and logs it: at INFO level when
-    the series simply has few scenes (``max_clear == n_epochs``, the number of
-    epochs with a scene: e.g. a before/after pair), as a WARNING when clouds or
-    no-data inside the scenes cost the epochs.
+    A confirmed change needs ``min_before`` clear epochs of the old state and
+    two of the new (the first and one ``persistence_days`` later) within the
+    series' ``span_days``. Appends a note when the rules are relaxed and logs
+    it: at INFO level when the series simply has few scenes (``max_clear ==
+    n_epochs``, the number of epochs with a scene: e.g. a before/after pair), as
+    a WARNING when clouds or no-data inside the scenes cost the epochs.
 
     Examples
     --------
     >>> notes = []
-    >>> relax_rules(2, 1, 2, notes), len(notes)
-    ((0, 1), 1)
+    >>> relax_rules(2, 60.0, 2, notes), len(notes)
+    ((0.0, 1), 1)
     """
-    if max_clear >= min_before + persistence + 1:
-        return persistence, min_before
-    new_pers = max(0, min(persistence, max_clear - 2))
-    new_before = max(1, min(min_before, max_clear - 1 - new_pers))
-    notes.append(f"only {max_clear} clear epoch(s) per pixel at most: a lasting change "
-                 f"needs {min_before} before and {persistence + 1} after; relaxed to "
-                 f"{new_before} before and {new_pers + 1} after"
-                 + (", so changes are not confirmed by later epochs" if new_pers == 0 else ""))
+    short = span_days is not None and span_days < persistence_days
+    if max_clear >= min_before + 2 and not short:
+        return persistence_days, min_before
+    new_pers = 0.0 if (max_clear < 3 or short) else persistence_days
+    new_before = max(1, min(min_before, max_clear - (2 if new_pers > 0 else 1)))
+    notes.append(f"only {max_clear} clear epoch(s) per pixel at most"
+                 + (f" over {span_days:.0f} days" if span_days is not None else "")
+                 + f": a lasting change needs {min_before} before and the new state seen over "
+                 f"{persistence_days:g} days; relaxed to {new_before} before"
+                 + (", and changes are not confirmed by later epochs" if new_pers == 0 else ""))
     short_series = n_epochs is not None and max_clear >= n_epochs
     log.log(logging.INFO if short_series else logging.WARNING, notes[-1])
     return new_pers, new_before
 
 
+def settle_changes(hist: PixelHistory, ctype: np.ndarray, area: np.ndarray,
+                   band_names: Sequence[str], min_area_m2: float, span_days: float,
+                   notes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The spatial steps after the per-pixel history (shared by the in-memory and block runs).
+
+    1. Seasons: a vegetation change (typed so, or any change of a vegetation
+       index) that no same-season view of another year could check is set
+       aside as seasonal, as are the shifts the same season undid
+       (``hist.seasonal``); a note says how much, and warns when the series
+       is shorter than a year.
+    2. The minimum mapping unit drops specks; the type speckle is smoothed
+       (:func:`~sitewatch.detectors.timeline_events.smooth_types`).
+    3. Neighbours of the same type agree on dates; small slivers join their
+       same-type region.
+
+    Returns
+    -------
+    changed, date, change_type, seasonal : (M, N) arrays
+    """
+    veg = ctype == int(ChangeType.VEGETATION)
+    if band_names and set(band_names) <= VEGETATION_INDEX_BANDS:
+        veg |= ctype == int(ChangeType.OTHER)
+    pairs = hist.season_pairs if hist.season_pairs is not None else np.zeros(ctype.shape)
+    undecided = hist.changed & veg & (pairs == 0)
+    returned = hist.seasonal if hist.seasonal is not None else np.zeros(ctype.shape, bool)
+    seasonal = returned | undecided
+    a = np.broadcast_to(area, ctype.shape)
+    if span_days < 365:
+        held = float(a[undecided].sum())
+        notes.append(f"the series spans {span_days:.0f} days, less than a year: a vegetation "
+                     "change cannot be told from the season, so "
+                     + (f"{held:,.0f} m² of vegetation change is reported as seasonal, not "
+                        "lasting" if held else "none is reported as lasting")
+                     + " (use a window of a year or more to tell)")
+        log.warning(notes[-1])
+    elif undecided.any():
+        notes.append(f"{float(a[undecided].sum()):,.0f} m² of vegetation change had no view of "
+                     "the same season in another year to compare with: reported as seasonal")
+    if returned.any():
+        notes.append(f"{float(a[returned].sum()):,.0f} m² changed with the season and returned "
+                     "to its state of the same season: set aside as seasonal")
+    changed = minimum_mapping_unit(hist.changed & ~undecided, min_area_m2, area)
+    min_px = max(1, math.ceil(min_area_m2 / float(np.median(area))))
+    ctype = np.where(changed, smooth_types(np.where(changed, ctype, 0), min_px), 0)
+    ctype = ctype.astype("uint8")
+    date = refine_dates(changed, hist.first_epoch, hist.last_unchanged, groups=ctype)
+    date = absorb_slivers(date, hist.last_unchanged, min_px, groups=ctype)
+    return changed, date, ctype, seasonal
+
+
 def fit_timeline(layers: StackLike, valid: np.ndarray | None, band_names: Sequence[str], *,
                  method: str = TIMELINE_DETECTOR, threshold: float | None = None,
-                 persistence: int = 1, min_before: int = 2, z_min: float = 3.0,
-                 min_share: float = 0.5, relax: bool = True, pixel_size_m: float = 10.0
+                 persistence_days: float = DEFAULT_PERSISTENCE_DAYS, min_before: int = 2,
+                 z_min: float = 3.0, min_share: float = 0.5, relax: bool = True,
+                 pixel_size_m: float = 10.0, span_days: float | None = None
                  ) -> tuple[TimelineParams, ChangeMap, list[str]]:
     """The global parameters of a site's timeline, fitted once for all its blocks.
 
@@ -463,18 +596,20 @@ def fit_timeline(layers: StackLike, valid: np.ndarray | None, band_names: Sequen
                 clear += np.isfinite(layer).all(axis=0)
     max_clear = int(clear.max())
     if relax:
-        persistence, min_before = relax_rules(max_clear, persistence, min_before, notes,
-                                              n_epochs=sum(x is not None for x in layers))
-    prm = TimelineParams(threshold=thr, noise_var=noise, persistence=persistence,
+        persistence_days, min_before = relax_rules(
+            max_clear, persistence_days, min_before, notes,
+            n_epochs=sum(x is not None for x in layers), span_days=span_days)
+    prm = TimelineParams(threshold=thr, noise_var=noise, persistence_days=persistence_days,
                          min_before=min_before, z_min=z_min, min_share=min_share)
     return prm, two, notes
 
 
 def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
                  method: str = TIMELINE_DETECTOR, bands: Sequence[str] | None = None,
-                 persistence: int | None = None, min_before: int = 2, z_min: float = 3.0,
-                 min_share: float = 0.5, min_area_m2: float = DEFAULT_MIN_AREA_M2,
-                 threshold: float | None = None, relax: bool = True) -> TimelineResult:
+                 persistence_days: float = DEFAULT_PERSISTENCE_DAYS, min_before: int = 2,
+                 z_min: float = 3.0, min_share: float = 0.5,
+                 min_area_m2: float = DEFAULT_MIN_AREA_M2, threshold: float | None = None,
+                 relax: bool = True) -> TimelineResult:
     """Per-pixel change history, events and progress of a series of epochs.
 
     Parameters
@@ -488,9 +623,10 @@ def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
         spectral distance: ``cva``).
     bands : sequence of str, optional
         Bands to use (default: every band all epochs hold).
-    persistence : int, optional
-        Later clear epochs that must confirm a change; default
-        :func:`default_persistence` (a change must hold for about a season).
+    persistence_days : float
+        The new state must be seen to hold this long (days, whatever the
+        cadence: the next quarter of a quarterly series, two more months of a
+        monthly one); 0 = no confirmation.
     min_before, z_min, min_share
         See :class:`~sitewatch.detectors.timeline.TimelineParams`.
     min_area_m2 : float
@@ -498,7 +634,7 @@ def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
     threshold : float, optional
         Use this distance threshold instead of the detector's.
     relax : bool
-        With too few clear epochs for ``min_before`` and ``persistence``, relax
+        With too few clear epochs for ``min_before`` and ``persistence_days``, relax
         them (and say so in ``notes``) instead of finding nothing.
 
     Returns
@@ -531,8 +667,7 @@ def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
               if all(b in e.raster.band_names for e in present)]  # type: ignore[union-attr]
     use = timeline_bands(method, bands, common)
     notes: list[str] = []
-    if persistence is None:
-        persistence = default_persistence(epochs)
+    days = epoch_days(epochs)
     shape = ref.shape
     transform, crs = ref.transform, ref.crs
     area = np.broadcast_to(pixel_area_m2(transform, crs, shape), shape)
@@ -556,16 +691,15 @@ def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
     # the detector's threshold from the series' early and late states (three clear
     # observations each: states, not single scenes, are what the timeline compares)
     prm, two, fit_notes = fit_timeline(layers, valid, use, method=method, threshold=threshold,
-                                       persistence=persistence, min_before=min_before,
-                                       z_min=z_min, min_share=min_share, relax=relax,
-                                       pixel_size_m=float(np.sqrt(np.median(area))))
+                                       persistence_days=persistence_days,
+                                       min_before=min_before, z_min=z_min, min_share=min_share,
+                                       relax=relax, pixel_size_m=float(np.sqrt(np.median(area))),
+                                       span_days=float(days[-1] - days[0]))
     notes += fit_notes
-    hist = pixel_history(layers, prm, valid)
-    changed = minimum_mapping_unit(hist.changed, min_area_m2, area)
-    date = refine_dates(changed, hist.first_epoch, hist.last_unchanged)
-    px = float(np.median(area))
-    date = absorb_slivers(date, hist.last_unchanged, max(1, math.ceil(min_area_m2 / px)))
-    ctype = _classify(hist.before_state, hist.after_state, use, changed, notes)
+    hist = pixel_history(layers, prm, valid, days=days)
+    ctype = _classify(hist.before_state, hist.after_state, use, hist.changed, notes)
+    changed, date, ctype, seasonal = settle_changes(hist, ctype, area, use, min_area_m2,
+                                                    float(days[-1] - days[0]), notes)
     events = timeline_events(date, transform, crs, last_unchanged=hist.last_unchanged,
                              change_type=ctype, confidence=hist.confidence,
                              magnitude=hist.magnitude)
@@ -584,9 +718,11 @@ def run_timeline(epochs: Sequence[Epoch], *, site: Site | None = None,
                         "observations, for comparison"}
     log.info("timeline: %d epochs, %.0f m² changed in %d events", len(epochs),
              float(area[changed].sum()), len(events))
-    return TimelineResult(summaries, transform, crs, shape, use, hist, changed, date, ctype,
-                          events, progress, inside & seen, np.ascontiguousarray(area), params,
-                          two_date, prov, site, notes)
+    res = TimelineResult(summaries, transform, crs, shape, use, hist, changed, date, ctype,
+                         events, progress, inside & seen, np.ascontiguousarray(area), params,
+                         two_date, prov, site, notes, source_epochs=epochs)
+    res.seasonal = seasonal & inside
+    return res
 
 
 def site_timeline(site: Site, start: str, end: str, every: str | Sequence[tuple[str, str]]

@@ -43,7 +43,7 @@ from sitewatch.pipeline.timeline import TimelineResult
 from sitewatch.raster import Raster
 from sitewatch.types import ChangeType
 
-__all__ = ["write_timeline_outputs", "COLUMN_NOTES"]
+__all__ = ["write_timeline_outputs", "first_change_raster", "COLUMN_NOTES"]
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,11 @@ def _csv(rows: list[dict[str, Any]], attribution: str) -> str:
     return buf.getvalue()
 
 
-def _date_raster(res: TimelineResult) -> Raster:
+def first_change_raster(res: TimelineResult) -> Raster:
+    """The per-pixel results as written to ``first_change_date.tif`` (see the module docs).
+
+    Also what ``TimelineResult.to_xarray`` decodes, so the two always agree.
+    """
     m, n = res.shape
     starts = np.array([_yyyymmdd(e.start) for e in res.epochs] + [0], "int32")
     date = res.date.astype("int64")
@@ -160,7 +164,7 @@ def write_timeline_outputs(res: TimelineResult, out_dir: str | Path, *, figure: 
                       paths["first_change"])
     paths["first_change_date"] = out / "first_change_date.tif"
     # no overviews: GDAL would build them with cubic resampling, wrong for dates and codes
-    write_cog(_date_raster(res), paths["first_change_date"], overviews=False)
+    write_cog(first_change_raster(res), paths["first_change_date"], overviews=False)
     if figure:
         from sitewatch.annotate.figures import save_figure
         from sitewatch.annotate.progress import progress_chart

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -57,7 +58,18 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
         for card in ("Raster", "Change result"):  # rich display of each object
             assert any(card in h for h in html), card
         # two clear epochs: no timeline, and the notebook shows the note that says so
-        assert "a timeline needs three or more" in _text(nb)
+        text = _text(nb)
+        assert "a timeline needs three or more" in text
+        # in and out of xarray and GeoPandas
+        assert re.search(r"xarray: \{'band': 10, 'y': 384, 'x': 384\}, CRS EPSG:4326", text)
+        assert "Raster(1 bands dNDVI; 384x384 px; EPSG:4326" in text
+        geo = next(line for line in text.splitlines() if line.startswith("GeoDataFrame: "))
+        total, said = (s.split(" m²")[0].split()[-1] for s in geo.split("m²")[:1] +
+                       geo.split("says ")[1:])
+        assert total == said  # the frame's areas add up to the result's
+        assert re.search(r"first change found for \d+% of the labelled pixels, \d+% of them "
+                         r"dated within one quarter", text)
+        assert any("xarray.Dataset" in h or "xr-wrap" in h for h in html)  # the timeline
     else:
         assert "bundled sample" in _text(nb)  # says it fell back
 

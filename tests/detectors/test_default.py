@@ -27,7 +27,7 @@ def default_run(sample_pair):  # type: ignore[no-untyped-def]
 
 
 def test_default_is_the_learned_model_and_credits_its_labels():
-    _, meta = load_model("default")
+    meta = load_model("default").meta
     assert "CC BY-NC-SA" in meta["training_labels"] and "Daudt" in meta["training_labels"]
     assert "cupertino" not in meta["trained_on"]  # the demo city is out of training
     assert len(meta["trained_on"]) == 8
@@ -112,7 +112,7 @@ def test_tiled_inference_equals_one_evaluation(default_run, monkeypatch):
     import sitewatch.detectors.learned as learned
 
     before, after, _, cm = default_run
-    monkeypatch.setattr(learned, "TILE", 96)
+    monkeypatch.setattr(learned, "TILE_PIXELS", 96 * 96)
     tiled = get_detector(LEARNED)(before, after, band_names=S2_LAND_BANDS)
     ok = np.isfinite(cm.probability)
     assert np.array_equal(ok, np.isfinite(tiled.probability))

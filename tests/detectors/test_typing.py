@@ -31,6 +31,14 @@ SPECTRA = {
     "spring vegetation": [0.092, 0.091, 0.054, 0.117, 0.317, 0.395, 0.415, 0.435, 0.202, 0.096],
     "building": [0.144, 0.12, 0.117, 0.115, 0.125, 0.143, 0.135, 0.16, 0.178, 0.147],
     "red soil": [0.141, 0.162, 0.255, 0.269, 0.3, 0.315, 0.288, 0.311, 0.385, 0.29],
+    # one place on two dates: Aguas Claras, Abu Dhabi (same scenes, same boxes)
+    "red soil later": [0.127, 0.144, 0.208, 0.228, 0.259, 0.28, 0.268, 0.293, 0.372, 0.268],
+    "red-dusted houses": [0.13, 0.133, 0.157, 0.166, 0.188, 0.205, 0.189, 0.218, 0.273, 0.225],
+    "sand-coloured compound": [0.221, 0.234, 0.269, 0.276, 0.286, 0.299, 0.277, 0.302, 0.315,
+                               0.255],
+    "desert": [0.26, 0.299, 0.381, 0.393, 0.415, 0.444, 0.427, 0.467, 0.543, 0.423],
+    "site soil north": [0.177, 0.178, 0.2, 0.211, 0.222, 0.231, 0.216, 0.242, 0.263, 0.22],
+    "desert later": [0.262, 0.305, 0.387, 0.397, 0.416, 0.442, 0.433, 0.465, 0.544, 0.446],
 }
 
 
@@ -45,13 +53,24 @@ def typed(before: str, after: str) -> str:
     ("vegetation", "soil", "construction"),
     ("soil", "bright roof", "roof"),        # a bright roof's MNDWI is high: still no water
     ("building", "pale soil", "demolition"),
-    ("soil", "red soil", "construction"),  # a building site's soil reworked: not demolition
+    ("red-dusted houses", "red soil later", "demolition"),     # iron oxides appear
+    ("sand-coloured compound", "desert later", "demolition"),  # iron oxides appear
     ("soil", "water", "water"),
     ("water", "building", "water"),
     ("vegetation", "spring vegetation", "vegetation"),  # a season, plants on both dates
 ])
 def test_transitions_get_their_type(before, after, expected):
     assert typed(before, after) == expected
+
+
+@pytest.mark.parametrize("before, after", [
+    ("red soil", "red soil later"),  # a building site's soil reworked (Aguas Claras)
+    ("desert", "desert later"),      # sand on both dates (Abu Dhabi)
+    ("soil", "site soil north"),     # two parts of the Apple Park building site
+])
+def test_reworked_soil_is_not_demolition(before, after):
+    # the soil showed its minerals (or lacked them) on both dates: nothing built was removed
+    assert typed(before, after) != "demolition"
 
 
 def test_composition_names_a_region_only_by_a_type_above_half():

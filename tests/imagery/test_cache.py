@@ -30,10 +30,28 @@ def test_second_load_comes_from_disk(tmp_path: Path) -> None:
     assert b.provenance.scene_ids == a.provenance.scene_ids and b.dates == a.dates
     assert src.stats == {"search_hits": 0, "search_misses": 1, "window_hits": 1,
                          "window_misses": 1}
-    src.load(scenes[0], grid, ["B04"])  # other bands: another key
+    sub = src.load(scenes[0], grid, ["B08"])  # fewer bands: cut from the stored window
+    assert src.stats["window_misses"] == 1 and src.stats["window_hits"] == 2
+    np.testing.assert_array_equal(sub.data, a.select(["B08"]).data)
+    assert sub.band_names == ("B08",) and sub.provenance == a.provenance
+    src.load(scenes[0], grid, ["B04", "B03"])  # a band not stored: fetched
+    assert src.stats["window_misses"] == 2
+    src.load(scenes[0], grid, ["B03"])  # now in the second window
     assert src.stats["window_misses"] == 2
     again, _, _ = _sample_cached(tmp_path)
     assert again.stats["search_hits"] == 1
+
+
+def test_a_narrower_search_is_cut_from_a_stored_wider_one(tmp_path: Path) -> None:
+    src, scenes, _ = _sample_cached(tmp_path)
+    assert [s.date for s in scenes] == ["2015-09-18", "2018-03-26"]
+    inner = src.search(src.inner.site(), "2018-01-01", "2018-12-31")  # type: ignore[attr-defined]
+    assert [s.date for s in inner] == ["2018-03-26"]
+    assert src.search(src.inner.site(), "2016-01-01", "2017-12-31") == []  # type: ignore[attr-defined]
+    assert src.stats["search_hits"] == 2 and src.stats["search_misses"] == 1
+    src.search(src.inner.site(), "2014-01-01", "2018-12-31")  # type: ignore[attr-defined]
+    assert src.stats["search_misses"] == 2  # wider than anything stored: searched
+    assert TileCache(tmp_path).info().searches == 2  # the range index is not a search
 
 
 def test_damaged_entry_is_a_miss_and_is_refetched(tmp_path: Path,
@@ -72,7 +90,7 @@ def test_info_and_clear(tmp_path: Path) -> None:
     assert TileCache(tmp_path).clear(source="other") == (0, 0)
     assert TileCache(tmp_path).clear(older_than_days=1)[0] == 0
     files, size = TileCache(tmp_path).clear()
-    assert files == 5 and size > 0
+    assert files == 8 and size > 0  # 2 windows (COG, sidecar, band index), 1 search + index
     assert TileCache(tmp_path).info().windows == 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from affine import Affine
+from conftest import FAST_HTTP  # imagery's conftest: imported at collection, as in test_sources
 from scipy import ndimage
 
 from sitewatch.errors import RegistrationError, RegistrationWarning
@@ -103,7 +104,6 @@ def test_apply_shift_marks_pixels_from_outside_as_missing() -> None:
 def test_shifted_scenes_in_a_fetch(shift_m: tuple[float, float], status: str,
                                    fake_server, tmp_path, test_site) -> None:  # type: ignore[no-untyped-def]
     """Scenes with a pre-GRI geolocation error: found, corrected and reported in a fetch."""
-    from conftest import FAST_HTTP
     from fakes.world import SceneSpec, WorldSpec, build_world
 
     from sitewatch.imagery.sources import get_source

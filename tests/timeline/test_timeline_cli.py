@@ -68,6 +68,22 @@ def test_timeline_on_a_local_folder(tmp_path: Path, local_folder):
     assert (out / "progress.png").stat().st_size > 10_000
 
 
+def test_a_six_band_folder_needs_no_bands_option_and_reports_its_screening(
+        tmp_path: Path, local_folder):
+    # the default bands of a local folder are the bands its files hold (the help says so)
+    folder, bbox = local_folder
+    out = tmp_path / "tl"
+    r = invoke(["timeline", bbox, "--from", "2020-01-01", "--to", "2021-12-31",
+                "--source", "local", "--endpoint", str(folder), "--no-coregister",
+                "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    summ = json.loads((out / "summary.json").read_text())
+    assert summ["bands"] == list(BANDS)
+    assert "0% cloud, 0% shadow screened from the pixels" in r.output
+    assert all(e["screening"]["method"] == "pixels" for e in summ["epochs"])
+    assert summ["params"]["persistence_days"] == 60
+
+
 def test_timeline_from_a_fetch_output_folder(tmp_path: Path, local_folder):
     folder, bbox = local_folder
     fetched = tmp_path / "fetched"
@@ -85,14 +101,16 @@ def test_timeline_from_a_fetch_output_folder(tmp_path: Path, local_folder):
 
 
 @pytest.mark.parametrize(("args", "message", "code"), [
-    (["timeline", "cupertino-apple-park"], "give SITE, --from and --to", 2),
+    (["timeline"], "give SITE (or --epochs FOLDER", 2),
     (["timeline", "cupertino-apple-park", "--from", "2015-01-01", "--to", "2018-12-31",
       "--source", "local"], "--source local needs the folder", 2),
     (["timeline", "cupertino-apple-park", "--from", "2015-01-01", "--to", "2018-12-31",
       "--every", "fortnight"], "--every 'fortnight'", 2),
     (["timeline", "--epochs", "/nonexistent/folder"], "holds no epochs.json", 1),
+    (["timeline", "--epochs", "/nonexistent/folder", "--from", "2020-01-01"],
+     "--from would not be used", 2),
 ])
 def test_user_errors_get_one_line(tmp_path: Path, args: list[str], message: str, code: int):
     r = invoke([*args, "--out", str(tmp_path / "o")])
-    assert r.exit_code == code  # 2: the command line is wrong; 1: the input is
+    assert r.exit_code == code, r.output  # 2: the command line is wrong; 1: the input is
     assert message in r.output and "Traceback" not in r.output

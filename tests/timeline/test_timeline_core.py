@@ -63,13 +63,16 @@ def test_transient_before_a_real_change_does_not_move_its_date():
     assert not h.changed[s.truth < 0].any()
 
 
-def test_persistence_is_configurable():
-    # a two-epoch flood: lasting for persistence 1, not for persistence 2
+def test_persistence_is_configurable_in_days():
+    # seen over the last two quarters (91 days): lasting for 60 days, not for 150 days,
+    # unless a change this large may rest on what the series shows (at half confidence)
     s = make_series(changes=[(W2, 10, SOIL)])
-    h1 = pixel_history(s.stack, params(s, persistence=1), s.valid)
-    h2 = pixel_history(s.stack, params(s, persistence=2), s.valid)
+    h1 = pixel_history(s.stack, params(s, persistence_days=60), s.valid)
+    h2 = pixel_history(s.stack, params(s, persistence_days=150, large_factor=0), s.valid)
+    h3 = pixel_history(s.stack, params(s, persistence_days=150), s.valid)
     assert h1.changed[W2].all() and (h1.first_epoch[W2] == 10).all()
     assert not h2.changed.any()
+    assert h3.changed[W2].all() and h3.confidence[W2].max() <= 0.5 * h1.confidence[W2].min()
 
 
 def test_a_pixel_that_returns_is_not_changed():
@@ -80,11 +83,16 @@ def test_a_pixel_that_returns_is_not_changed():
     assert not h.changed[W2].any()
 
 
-def test_change_right_after_the_first_observation_needs_min_before_1():
+def test_change_right_after_the_first_observation_is_large_and_less_sure():
+    # one clear view of the old state: only a large change counts, at half confidence
     s = make_series(changes=[(W1, 1, ASPHALT)])
-    assert not pixel_history(s.stack, params(s), s.valid).changed.any()
-    h = pixel_history(s.stack, params(s, min_before=1), s.valid)
+    assert not pixel_history(s.stack, params(s, large_factor=0), s.valid).changed.any()
+    h = pixel_history(s.stack, params(s), s.valid)
+    sure = pixel_history(s.stack, params(s, min_before=1), s.valid)
     assert h.changed[W1].all() and (h.first_epoch[W1] == 1).all()
+    assert sure.changed[W1].all() and (sure.first_epoch[W1] == 1).all()
+    assert h.confidence[W1].max() <= 0.5 * sure.confidence[W1].min() + 1e-6
+    assert not h.changed[s.truth < 0].any()
 
 
 def test_first_lasting_change_is_the_clearing_not_the_paving():

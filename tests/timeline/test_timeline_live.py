@@ -67,6 +67,6 @@ def test_timeline_dates_the_new_roof_from_a_stac_source(server: FakeServer, tmp_
         roof["centroid_lon"], roof["centroid_lat"])
     assert ROOF_UTM[0] < x < ROOF_UTM[2] and ROOF_UTM[1] < y < ROOF_UTM[3]
     summ = json.loads((out / "summary.json").read_text())
-    assert summ["params"]["persistence"] == 2          # monthly: hold about a season
+    assert summ["params"]["persistence_days"] == 60    # two more months of a monthly series
     assert any(e["scene_ids"] for e in summ["epochs"])
     assert summ["attribution"] == "Contains modified Copernicus Sentinel data 2021, 2022"

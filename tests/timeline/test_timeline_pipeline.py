@@ -14,7 +14,7 @@ from sitewatch.aoi import Site
 from sitewatch.errors import DataError, DetectorError
 from sitewatch.geometry import reproject_geometry
 from sitewatch.imagery.io import read_raster
-from sitewatch.pipeline.timeline import default_persistence, run_timeline
+from sitewatch.pipeline.timeline import run_timeline
 from sitewatch.pipeline.timeline_outputs import write_timeline_outputs
 
 ROAD = (slice(4, 10), slice(3, 27))      # 6 x 24 px = 14,400 m²
@@ -47,7 +47,7 @@ def test_timeline_finds_the_road_and_the_yard_with_their_windows(run):
     assert set(road["scene_ids"]) == {eps[5].scene_ids[0], eps[4].scene_ids[0]}
     assert res.changed_area_m2 == pytest.approx(24_400, rel=0.01)
     assert not res.changed[12:15, 18:28].any()            # the transient haze
-    assert res.params["persistence"] == 1 and res.params["min_before"] == 2
+    assert res.params["persistence_days"] == 60 and res.params["min_before"] == 2
 
 
 def test_progress_table_adds_up(run):
@@ -119,7 +119,7 @@ def test_few_clear_epochs_relax_the_rules_and_say_so():
     s = make_series(3, (20, 20), changes=[((slice(5, 10), slice(5, 10)), 1, ASPHALT)])
     res = run_timeline(make_epochs(s.stack))
     assert res.changed[5:10, 5:10].all() and res.changed.sum() == 25
-    assert res.params["persistence"] == 1 and res.params["min_before"] == 1
+    assert res.params["persistence_days"] == 60 and res.params["min_before"] == 1
     assert any("relaxed" in n for n in res.notes)
 
 
@@ -130,17 +130,10 @@ def test_relaxing_warns_only_when_clouds_cost_the_epochs(caplog):
 
     with caplog.at_level(logging.INFO, logger="sitewatch.pipeline.timeline"):
         # two scenes in all (the rest are gaps): the user's series is short, not cloudy
-        assert relax_rules(2, 1, 2, [], n_epochs=2) == (0, 1)
+        assert relax_rules(2, 60, 2, [], n_epochs=2) == (0, 1)
         # four scenes, but clouds leave two clear observations per pixel at most
-        assert relax_rules(2, 1, 2, [], n_epochs=4) == (0, 1)
+        assert relax_rules(2, 60, 2, [], n_epochs=4) == (0, 1)
     assert [r.levelno for r in caplog.records] == [logging.INFO, logging.WARNING]
-
-
-def test_default_persistence_spans_a_season():
-    s = make_series(12, (4, 4))
-    assert default_persistence(make_epochs(s.stack, every="month")) == 2
-    assert default_persistence(make_epochs(s.stack, every="quarter")) == 1
-    assert default_persistence(make_epochs(s.stack, every="year")) == 1
 
 
 def test_bad_epoch_lists_are_refused():

@@ -38,12 +38,32 @@ def test_clouds_cover_the_asked_share_and_missed_ones_stay_valid(pair):
     before, after, label = pair
     s = semisynthetic_series(before, after, label, epochs=12, cloud_share=0.3,
                              missed_cloud_share=0.2, seed=4)
-    assert s.cloudy.mean() == pytest.approx(0.3, abs=0.02)
-    assert 0 < s.missed_cloud.mean() <= 0.3 * 0.2 + 1e-9
-    masked = s.cloudy & ~s.missed_cloud
+    either = s.cloudy | s.shadow
+    assert either.mean() == pytest.approx(0.3, abs=0.06)
+    assert s.shadow.mean() > 0.05 and not (s.shadow & s.cloudy).any()
+    assert 0 < s.missed_cloud.mean() <= either.mean() * 0.5
+    assert not (s.missed_cloud & ~either).any()
+    masked = either & ~s.missed_cloud
     assert not s.valid[masked].any() and s.valid[s.missed_cloud].all()
     assert np.isnan(s.stack.transpose(1, 0, 2, 3)[:, masked]).all()
     assert np.isfinite(s.stack.transpose(1, 0, 2, 3)[:, s.valid]).all()
+    assert np.isfinite(s.scenes).all()          # the files hold the clouds, not gaps
+
+
+def test_clouds_are_bright_and_shadows_dark_in_the_pixels(pair):
+    before, after, label = pair
+    s = semisynthetic_series(before, after, label, epochs=12, cloud_share=0.4,
+                             missed_cloud_share=0.0, jitter_px=0.0, seed=5)
+    clean = semisynthetic_series(before, after, label, epochs=12, cloud_share=0.0,
+                                 missed_cloud_share=0.0, jitter_px=0.0, seed=5)
+    diff = s.scenes - clean.scenes
+    cloud = diff.transpose(1, 0, 2, 3)[:, s.cloudy]
+    shade = diff.transpose(1, 0, 2, 3)[:, s.shadow]
+    assert np.median(cloud, axis=1).min() > 0.05       # brighter in every band
+    assert np.median(shade, axis=1).max() < 0          # darker in every band
+    clear = ~(s.cloudy | s.shadow)
+    np.testing.assert_allclose(s.scenes.transpose(1, 0, 2, 3)[:, clear],
+                               clean.scenes.transpose(1, 0, 2, 3)[:, clear], atol=0.02)
 
 
 def test_the_generator_is_seeded(pair):

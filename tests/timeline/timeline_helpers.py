@@ -84,3 +84,21 @@ def make_epochs(stack: np.ndarray, *, start: str = "2020-01-01", every: str = "q
         cc = np.isfinite(stack[i]).all(axis=0).astype("uint16")
         out.append(Epoch(w, r, cc, [SceneRecord(sid, f"{date}T02:00:00Z", source="test")]))
     return out
+
+
+def make_scene_epochs(stack: np.ndarray, *, start: str = "2020-01-01", step_days: int = 10,
+                      bands: Sequence[str] = BANDS) -> list[Epoch]:
+    """One epoch per scene (an explicit one-day window per acquisition), ``step_days`` apart."""
+    import datetime as dt
+
+    d0 = dt.date.fromisoformat(start)
+    days = [(d0 + dt.timedelta(days=step_days * i)).isoformat() for i in range(len(stack))]
+    wins = epoch_windows(days[0], days[-1], [(d, d) for d in days])
+    out = []
+    for i, w in enumerate(wins):
+        sid = f"S2TEST_{days[i].replace('-', '')}"
+        r = Raster(stack[i], TRANSFORM, CRS, band_names=tuple(bands), dates=(days[i],),
+                   provenance=Provenance("test", (sid,)))
+        cc = np.isfinite(stack[i]).all(axis=0).astype("uint16")
+        out.append(Epoch(w, r, cc, [SceneRecord(sid, f"{days[i]}T02:00:00Z", source="test")]))
+    return out

@@ -3,7 +3,12 @@
 Wrapping keeps every source simple (no cache code in them) and makes the
 promise easy to check: a second identical run calls the wrapped source's
 ``search`` and ``load`` zero times, so it makes zero network requests as long
-as sources open their connections lazily (all of sitewatch's do).
+as sources open their connections lazily (all of sitewatch's do). Runs that ask
+for less than an earlier one reuse it too: a search over a range inside a stored
+search's range is cut from it, and a window with fewer bands is cut from a stored
+window of the same scene and grid. So after ``sitewatch fetch``, the figure,
+report, animation, detection and timeline of the same site and period make no
+request.
 
 Examples
 --------
@@ -43,6 +48,8 @@ log = logging.getLogger(__name__)
 #: Searches whose range ends within 30 days of today are kept 6 hours only.
 SEARCH_TTL_RECENT_S = 6 * 3600.0
 _RECENT_DAYS = 30
+#: Suffix of the index of a site's stored searches (their date ranges).
+_RANGES = ".ranges"
 
 
 class CachedSource(ImagerySource):
@@ -69,9 +76,12 @@ class CachedSource(ImagerySource):
 
     def search(self, site: Site, start: str, end: str, **options: Any) -> list[SceneRecord]:
         geom = hashlib.sha256(site.geometry.wkb).hexdigest()[:16]
-        key = cache_key({"kind": "search", **self.inner.search_identity(), "site": geom,
-                         "start": start, "end": end, "options": options})
+        what = {**self.inner.search_identity(), "site": geom, "options": options}
+        key = cache_key({"kind": "search", **what, "start": start, "end": end})
+        family = cache_key({"kind": "search-ranges", **what})
         hit = self.cache.get_json(self.name, key)
+        if hit is None:  # a stored search over a wider range, cut to this one
+            hit = self._within(family, iso_date(start), iso_date(end))
         if hit is not None:
             self.stats["search_hits"] += 1
             log.debug("search %s %s..%s from cache", self.name, start, end)
@@ -79,26 +89,58 @@ class CachedSource(ImagerySource):
         self.stats["search_misses"] += 1
         found = self.inner.search(site, start, end, **options)
         recent = (_dt.date.today() - _dt.date.fromisoformat(iso_date(end))).days < _RECENT_DAYS
-        self.cache.put_json(self.name, key, [s.to_dict() for s in found],
-                            ttl_s=SEARCH_TTL_RECENT_S if recent else None,
+        ttl = SEARCH_TTL_RECENT_S if recent else None
+        self.cache.put_json(self.name, key, [s.to_dict() for s in found], ttl_s=ttl,
                             meta={"site": site.id, "start": start, "end": end})
+        ranges = [r for r in (self.cache.get_json(self.name, family, suffix=_RANGES) or [])
+                  if r.get("key") != key]
+        self.cache.put_json(self.name, family, [*ranges, {"start": iso_date(start),
+                                                          "end": iso_date(end), "key": key}],
+                            meta={"site": site.id}, suffix=_RANGES)
         return found
+
+    def _within(self, family: str, start: str, end: str) -> list[dict[str, Any]] | None:
+        """Scenes of a stored search whose range holds ``start``..``end``, cut to it.
+
+        The search APIs select by acquisition date, inclusive, so the scenes of a
+        narrower range are those of the wider one dated inside it.
+        """
+        for r in self.cache.get_json(self.name, family, suffix=_RANGES) or []:
+            if r.get("start", "9") <= start and end <= r.get("end", ""):
+                found = self.cache.get_json(self.name, r["key"])  # None once expired
+                if found is not None:
+                    return [d for d in found
+                            if start <= SceneRecord.from_dict(d).date <= end]
+        return None
+
+    def _family(self, scene: SceneRecord, grid: Grid) -> str:
+        """Key of a scene on a grid, whatever the bands."""
+        return cache_key({"kind": "window-bands", **self.inner.cache_identity(),
+                          "collection": scene.collection, "scene": scene.id,
+                          "grid": grid.key()})
 
     def _key(self, scene: SceneRecord, grid: Grid, bands: Sequence[str]) -> str:
         return cache_key({"kind": "window", **self.inner.cache_identity(),
                           "collection": scene.collection, "scene": scene.id,
                           "grid": grid.key(), "bands": list(bands)})
 
-    def load(self, scene: SceneRecord, grid: Grid, bands: Sequence[str]) -> Raster:
-        key = self._key(scene, grid, bands)
+    def _cached(self, key: str, family: str, bands: Sequence[str]) -> Raster | None:
+        """The window from disk: stored with these bands, or cut from one with more."""
         hit = self.cache.get_raster(self.name, key)
+        if hit is None:
+            hit = self.cache.get_bands(self.name, family, bands)
         if hit is not None:
             self.stats["window_hits"] += 1
+        return hit
+
+    def load(self, scene: SceneRecord, grid: Grid, bands: Sequence[str]) -> Raster:
+        key, family = self._key(scene, grid, bands), self._family(scene, grid)
+        hit = self._cached(key, family, bands)
+        if hit is not None:
             return hit
         with self.cache.lock(key):
-            hit = self.cache.get_raster(self.name, key)  # another process may have made it
+            hit = self._cached(key, family, bands)  # another process may have made it
             if hit is not None:
-                self.stats["window_hits"] += 1
                 return hit
             self.stats["window_misses"] += 1
             raster = self.inner.load(scene, grid, bands)
@@ -106,4 +148,5 @@ class CachedSource(ImagerySource):
                                   {"scene": scene.id, "collection": scene.collection,
                                    "date": scene.date, "grid": grid.to_dict(),
                                    "bands": list(bands)})
+            self.cache.add_bands(self.name, family, bands, key)
             return raster

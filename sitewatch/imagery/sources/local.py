@@ -43,6 +43,7 @@ from shapely.geometry import box, mapping, shape
 
 from sitewatch.aoi.grid import Grid
 from sitewatch.aoi.site import Site
+from sitewatch.bands import S2_BANDS, S2_LAND_BANDS
 from sitewatch.errors import CorruptFileError, DataError, NoSceneError
 from sitewatch.imagery.io import read_raster
 from sitewatch.imagery.oscd import find_oscd_cities, open_oscd_city, read_oscd_epoch
@@ -69,6 +70,20 @@ def _file_date(path: Path, tags: dict[str, str]) -> str | None:
         except DataError:
             continue
     return None
+
+
+def _band_names(tags: dict[str, str], descriptions: list[str]) -> list[str]:
+    """Band names as :func:`~sitewatch.imagery.io.read_raster` reads them: tags, else
+    descriptions."""
+    raw = tags.get("SITEWATCH_BAND_NAMES")
+    if raw:
+        try:
+            names = json.loads(raw)
+        except json.JSONDecodeError:
+            names = None
+        if names:
+            return [str(n) for n in names]
+    return descriptions
 
 
 def _footprint(src: Any) -> dict[str, Any]:
@@ -125,19 +140,42 @@ class LocalSource(ImagerySource):
                 with rasterio.open(p) as src:
                     tags = src.tags()
                     fp = _footprint(src)
+                    src_names = [d or f"band{i + 1}" for i, d in enumerate(src.descriptions)]
             except RasterioError as err:
                 raise CorruptFileError(f"cannot read {p} ({err}): replace or remove it") from err
             date = _file_date(p, tags)
             if date is None:
                 raise DataError(f"cannot tell the date of {p.name}: put it in the file name "
                                 "(e.g. site_2020-05-01.tif) or in the TIFFTAG_DATETIME tag")
+            names = _band_names(tags, src_names)
             prov = json.loads(tags.get("SITEWATCH_PROVENANCE", "{}") or "{}")
             ids = prov.get("scene_ids") or [p.stem]
             scenes.append(SceneRecord(str(ids[0]) if len(ids) == 1 else p.stem,
                                       f"{date}T00:00:00Z", source=self.name, footprint=fp,
                                       assets={"all": str(p)},
-                                      properties={"file": str(p), "scene_ids": list(ids)}))
+                                      properties={"file": str(p), "scene_ids": list(ids),
+                                                  "bands": names}))
         return sorted(scenes, key=lambda s: (s.datetime, s.id))
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        """Bands every scene holds (an OSCD city: its 13 bands), in the first file's order."""
+        if self.city is not None:
+            return tuple(S2_BANDS)
+        common = [b for b in self.scenes[0].properties["bands"]
+                  if all(b in s.properties["bands"] for s in self.scenes)]
+        return tuple(common)
+
+    @property
+    def default_bands(self) -> tuple[str, ...]:
+        """What is read when no bands are named: the bands the files hold (an OSCD city:
+        the ten 10/20 m land bands)."""
+        if self.city is not None:
+            return S2_LAND_BANDS
+        if not self.band_names:
+            raise DataError(f"the GeoTIFFs in {self.path} share no band name: name the bands "
+                            "in the files (band descriptions B02, B03...) or pick with --bands")
+        return self.band_names
 
     # -- interface -----------------------------------------------------------
     def search(self, site: Site | None, start: str, end: str, **options: Any) -> list[SceneRecord]:

@@ -86,8 +86,9 @@ class StacSource(ImagerySource):
             from pystac_client import Client
             from pystac_client.stac_api_io import StacApiIO
         except ImportError as err:
-            raise ConfigError(f"source {self.name!r} needs pystac-client: pip install "
-                              "'sitewatch[stac]'") from err
+            raise ConfigError(f"source {self.name!r} needs pystac-client, a core dependency "
+                              "of sitewatch that is missing here: reinstall sitewatch "
+                              "(pip install --force-reinstall sitewatch)") from err
         timeout = self.http.requests_timeout()
         io = StacApiIO(timeout=timeout, max_retries=self.http.urllib3_retry())
         # Client.open resets the StacApiIO's timeout to its own argument: pass it again,
