@@ -3,11 +3,13 @@ spellings as hidden aliases, progress bars on a terminal only, data on stdout, l
 
 from __future__ import annotations
 
+import logging
 import os
 import pty
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import click
@@ -161,3 +163,20 @@ def test_progress_bars_on_a_terminal_only(tmp_path: Path) -> None:
     assert "detecting" not in proc.stderr and "loading" not in proc.stderr
     assert "INFO sitewatch" in proc.stderr and "INFO" not in proc.stdout
     assert proc.stdout.splitlines()[0] == out.splitlines()[0]
+
+
+def test_a_run_in_python_leaves_logging_as_it_found_it(caplog: pytest.LogCaptureFixture
+                                                       ) -> None:
+    """The command run in a Python process (a notebook, CliRunner) sets up stderr logging for
+    its run only: levels, handlers and warnings capture are put back, so a later DEBUG capture
+    in that process still sees sitewatch's own lines (tests relied on running first)."""
+    logger = logging.getLogger("sitewatch")
+    before = (logger.level, list(logger.handlers), warnings.showwarning,
+              logging.getLogger("distributed").level)
+    for args in (["-vv", "aoi", "list"], ["-qq", "aoi", "list"], ["aoi", "show", "nowhere"]):
+        CliRunner().invoke(cli, args)  # an error exit restores too
+        assert (logger.level, list(logger.handlers), warnings.showwarning,
+                logging.getLogger("distributed").level) == before, args
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("sitewatch.imagery.cache").debug("a sitewatch debug line")
+    assert "a sitewatch debug line" in caplog.text

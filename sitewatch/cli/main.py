@@ -16,6 +16,8 @@ import logging
 import os
 import pkgutil
 import sys
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -116,12 +118,21 @@ def _report_internal(err: BaseException) -> None:
                "for the traceback, and please report it)", err=True)
 
 
-def _setup_logging(verbosity: int) -> None:
+_LIBRARY_LOGGERS = ("distributed", "bokeh", "tornado")
+
+
+def _setup_logging(verbosity: int) -> Callable[[], None]:
+    """Send log lines to stderr at the level of ``verbosity``; returns the function that
+    puts logging back as it was (a command run in a Python process, such as a notebook or
+    a test, must not leave its levels, handler and warnings capture behind)."""
     level = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.WARNING,
              1: logging.INFO}.get(max(-2, min(verbosity, 2)), logging.DEBUG)
     if verbosity <= -2:
         level = logging.CRITICAL
     root = logging.getLogger("sitewatch")
+    libraries = [logging.getLogger(name) for name in _LIBRARY_LOGGERS]
+    saved_levels = [(lg, lg.level) for lg in (root, *libraries)]
+    warnings_captured = warnings.showwarning is getattr(logging, "_showwarning", None)
     for h in list(root.handlers):
         if getattr(h, "_sitewatch_cli", False):
             root.removeHandler(h)
@@ -132,11 +143,19 @@ def _setup_logging(verbosity: int) -> None:
     root.setLevel(level)
     # libraries that log INFO through handlers of their own (dask.distributed's cluster
     # start-up): quiet unless -v, like ours
-    for name in ("distributed", "bokeh", "tornado"):
-        logging.getLogger(name).setLevel(logging.DEBUG if verbosity > 1 else
-                                         logging.INFO if verbosity == 1 else
-                                         max(level, logging.WARNING))
+    for lib in libraries:
+        lib.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO if verbosity == 1
+                     else max(level, logging.WARNING))
     logging.captureWarnings(True)
+
+    def restore() -> None:
+        root.removeHandler(handler)
+        for lg, saved in saved_levels:
+            lg.setLevel(saved)
+        if not warnings_captured:
+            logging.captureWarnings(False)
+
+    return restore
 
 
 _EPILOG = "Exit codes:\n\n\b\n" + "\n".join(f"  {code}  {text}"
@@ -159,7 +178,7 @@ def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["verbosity"] = verbose - quiet
-    _setup_logging(verbose - quiet)
+    ctx.call_on_close(_setup_logging(verbose - quiet))
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -90,6 +90,12 @@ class FakeServer:
         r.raise_for_status()
         return list(r.json()["log"])
 
+    def stale_requests(self) -> int:
+        """Requests answered after a ``reset`` that came after they arrived (not logged)."""
+        r = self._session.get(f"{self.url}/_control/log", timeout=30)
+        r.raise_for_status()
+        return int(r.json()["stale"])
+
     def faults_state(self) -> list[dict[str, Any]]:
         r = self._session.get(f"{self.url}/_control/log", timeout=30)
         return list(r.json()["faults"])

@@ -9,7 +9,18 @@ instead of the route (``status`` with ``headers``/``body``), delays the answer
 (``delay`` seconds), cuts the body short (``cut_body``: bytes sent before
 the connection is closed), serves a file as if truncated (``truncate``: the
 fraction kept) or with garbage after a byte offset (``scramble_after``).
-``times`` limits how often a rule fires.
+``times`` limits how often a rule fires. ``linger`` keeps the server's thread
+busy that many seconds after the answer is sent (a thread descheduled on a
+loaded machine).
+
+The log lists requests in the order they were answered: an entry is added
+before the first byte of its answer is written, so a request the client has
+seen answered is always in the log, and in its place. (Logging after the
+write let a client's next request overtake it on a loaded machine, and let an
+entry land after a ``reset`` had emptied the log.) A ``reset`` starts a new
+log generation: a request that arrived before it (one still sleeping on a
+``delay`` fault after its client gave up, say) belongs to the test that made
+it and is never logged into the next test's log.
 """
 
 from __future__ import annotations
@@ -71,6 +82,13 @@ class State:
         self.faults: list[dict[str, Any]] = []
         self.log: list[dict[str, Any]] = []
         self.extra: dict[str, Any] = {}
+        self.generation = 0  # advanced by every reset of the log
+        self.stale = 0  # requests answered after a reset that came after their arrival
+
+    def clear_log(self) -> None:
+        """Empty the log and start a new generation (caller holds ``lock``)."""
+        self.log.clear()
+        self.generation += 1
 
     def route(self, method: str, pattern: str, handler: Handler) -> None:
         self.routes.append((method, re.compile(pattern), handler))
@@ -122,6 +140,8 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             entry: dict[str, Any] = {"t": time.time(), "method": req.method, "path": req.path,
                                      "range": self.headers.get("Range"), "status": 0,
                                      "bytes": 0, "control": req.path.startswith("/_control")}
+            with state.lock:
+                generation = state.generation  # the log this request belongs to
             fault = None if entry["control"] else state.match_fault(req)
             if fault and fault.get("delay"):
                 time.sleep(float(fault["delay"]))
@@ -136,12 +156,24 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             if fault and resp.file is not None and fault.get("scramble_after") is not None:
                 resp.scramble_after = int(fault["scramble_after"])  # type: ignore[attr-defined]
             cut = fault.get("cut_body") if fault else None
-            try:
-                self._send(req, resp, entry, cut)
-            finally:
-                if not entry["control"]:
+            logged = False
+
+            def record() -> None:  # once; control requests are not logged
+                nonlocal logged
+                if not (logged or entry["control"]):
+                    logged = True
                     with state.lock:
-                        state.log.append(entry)
+                        if state.generation == generation:
+                            state.log.append(entry)
+                        else:  # it arrived before a reset: not the current test's
+                            state.stale += 1
+
+            try:
+                self._send(req, resp, entry, cut, record)
+            finally:
+                record()  # an answer that failed before _send logged it
+            if fault and fault.get("linger"):
+                time.sleep(float(fault["linger"]))
 
         def _route(self, req: Request) -> Response:
             for method, pat, handler in state.routes:
@@ -161,7 +193,7 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             return Response(404, f"no route for {req.method} {req.path}")
 
         def _send(self, req: Request, resp: Response, entry: dict[str, Any],
-                  cut: int | None) -> None:
+                  cut: int | None, record: Callable[[], None]) -> None:
             if resp.file is not None:
                 size = resp.file_size if resp.file_size is not None else resp.file.stat().st_size
                 rng = parse_range(self.headers.get("Range"), size)
@@ -192,22 +224,27 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
             else:
                 body = resp.body
                 resp.headers["Content-Length"] = str(len(body))
-            entry["status"] = resp.status
-            self.send_response(resp.status)
-            for k, v in resp.headers.items():
-                self.send_header(k, v)
-            self.end_headers()
             if req.method == "HEAD":
-                return
-            if cut is not None:
-                body = body[:int(cut)]
-                self.wfile.write(body)
-                self.wfile.flush()
-                entry["bytes"] = len(body)
-                self.close_connection = True
-                return
-            self.wfile.write(body)
+                body = b""
+            elif cut is not None:
+                body = body[:int(cut)]  # Content-Length still announces the whole body
+            entry["status"] = resp.status
             entry["bytes"] = len(body)
+            record()  # in the log before the client can see the answer
+            try:
+                self.send_response(resp.status)
+                for k, v in resp.headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                if body:
+                    self.wfile.write(body)
+                    self.wfile.flush()
+            except OSError:  # the client went away: it did not get the body
+                with state.lock:
+                    entry["bytes"] = 0
+                raise
+            if cut is not None:
+                self.close_connection = True
 
         def do_GET(self) -> None:  # noqa: N802
             self._dispatch()

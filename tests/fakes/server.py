@@ -23,7 +23,7 @@ def _control(state: State) -> None:
     def reset(req: Request) -> Response:
         p = req.json()
         with state.lock:
-            state.log.clear()
+            state.clear_log()
             state.faults[:] = list(p.get("faults", []))
             keep = {k: state.extra[k] for k in ("tokens", "sas", "world", "root")
                     if k in state.extra}
@@ -48,7 +48,7 @@ def _control(state: State) -> None:
 
     def log(req: Request) -> Response:
         with state.lock:
-            return Response(200, {"log": list(state.log),
+            return Response(200, {"log": list(state.log), "stale": state.stale,
                                   "faults": [dict(f) for f in state.faults],
                                   "secrets": sorted(state.extra.get("tokens", set()))
                                   + sorted(state.extra.get("sas", {}))})
