@@ -135,8 +135,8 @@ def semisynthetic_pair(before: np.ndarray, after: np.ndarray, band_names: Sequen
                        source: np.ndarray, avoid: np.ndarray | None = None,
                        n_regions: int = 20, area_range_m2: tuple[float, float] = (1000, 30000),
                        pixel_size_m: float = 10.0, margin_px: int = 6, supersample: int = 8,
-                       coarse_bands: Sequence[str] = COARSE_BANDS, seed: int = 0
-                       ) -> SyntheticPair:
+                       coarse_bands: Sequence[str] = COARSE_BANDS, min_contrast: float = 0.0,
+                       seed: int = 0) -> SyntheticPair:
     """Paste ``n_regions`` new surfaces of known area into a real after image.
 
     Parameters
@@ -160,6 +160,11 @@ def semisynthetic_pair(before: np.ndarray, after: np.ndarray, band_names: Sequen
         Sub-pixel points per pixel side for the covered fraction.
     coarse_bands : sequence of str
         Bands recorded at twice the pixel size.
+    min_contrast : float
+        Least difference between a region's new surface and the mean of what it
+        covers, as the root mean square over bands of the difference in units of each
+        band's interquartile range over the image (0: any). A new surface that looks
+        like what it replaces is no visible change; areas are measured on visible ones.
     seed : int
 
     Returns
@@ -188,6 +193,8 @@ def semisynthetic_pair(before: np.ndarray, after: np.ndarray, band_names: Sequen
     fine = [i for i in range(nb) if i not in coarse]
     med = ndimage.median_filter(after, size=(1, 5, 5))
     texture = np.nan_to_num(after - med)
+    q1, q3 = np.nanpercentile(after.reshape(nb, -1), [25, 75], axis=1)
+    spread = np.maximum(q3 - q1, 1e-4)
     regions: list[SyntheticRegion] = []
     lo, hi = np.log(area_range_m2[0]), np.log(area_range_m2[1])
     for _ in range(n_regions * 30):
@@ -207,6 +214,10 @@ def semisynthetic_pair(before: np.ndarray, after: np.ndarray, band_names: Sequen
             continue
         # the surface: one real changed spectrum plus real texture from elsewhere
         sr, sc = src_rc[rng.integers(len(src_rc))]
+        if min_contrast > 0:
+            under = np.nanmean(after[:, r0:r1, c0:c1][:, touched], axis=1)
+            if np.sqrt(np.mean(((after[:, sr, sc] - under) / spread) ** 2)) < min_contrast:
+                continue
         tr = int(rng.integers(0, max(1, h - (r1 - r0))))
         tc = int(rng.integers(0, max(1, w - (c1 - c0))))
         tex = texture[:, tr:tr + (r1 - r0), tc:tc + (c1 - c0)]
