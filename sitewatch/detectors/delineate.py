@@ -76,7 +76,7 @@ def changed_fraction(zb: np.ndarray, za: np.ndarray, mask: np.ndarray, *,
 
 def refine_mask(zb: np.ndarray, za: np.ndarray, mask: np.ndarray, *, band: int = BAND,
                 window: int = WINDOW, core_share: float = CORE_SHARE,
-                valid: np.ndarray | None = None) -> np.ndarray:
+                valid: np.ndarray | None = None, grow: bool = True) -> np.ndarray:
     """The mask with the pixels within ``band`` of its edges re-decided by their changed
     fraction (``>= 0.5``: in). Reach: ``band + window`` pixels.
 
@@ -95,6 +95,8 @@ def refine_mask(zb: np.ndarray, za: np.ndarray, mask: np.ndarray, *, band: int =
     ring = ndimage.binary_dilation(mask, st, iterations=band) & ~inner
     f = changed_fraction(zb, za, mask, window=window, core_share=core_share)
     out = inner | (ring & (f >= 0.5))
+    if not grow:
+        out &= mask
     if valid is not None:
         out &= valid
     return out
