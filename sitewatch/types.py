@@ -90,6 +90,9 @@ class ChangeMap:
         Threshold applied to ``magnitude``.
     params : dict
         Every parameter the detector used (for provenance).
+    fit_sample : dict, optional
+        The pixels the fit saw (:func:`~sitewatch.detectors.sampling.sample_record`):
+        every pixel, or a spatial sample of a large raster, with its pixel counts.
     """
 
     magnitude: np.ndarray
@@ -100,6 +103,7 @@ class ChangeMap:
     valid: np.ndarray | None = None
     threshold: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    fit_sample: dict[str, Any] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:

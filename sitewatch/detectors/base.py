@@ -18,10 +18,14 @@ the block runner reads that many extra rows/cols on each side (clipped at the
 raster edge) and crops the result; :attr:`Detector.block_align` says the
 multiple that block offsets must be (for pooling grids).
 
-The in-memory path (:meth:`Detector.run`) is literally fit over a single
-whole-array block, then apply on it, so a block runner that follows the
-protocol gets the same answer (sums are float64; tested on rasters small enough
-for both). Region-level post-processing (minimum mapping unit, polygons) is
+The fit passes read every pixel of a raster of up to 8192 x 8192 pixels, and a
+deterministic spatial sample of a larger one (:func:`fit_sample_windows`, from
+:mod:`sitewatch.detectors.sampling`: 64 windows of 512 x 512 spread over it);
+the windows depend on the raster's shape alone. The in-memory path
+(:meth:`Detector.run`) is literally fit over those windows of the whole array (or
+the whole array as one block), then apply on it, so a block runner that follows the
+protocol and reads the same windows gets the same answer (sums are float64; tested
+on rasters small enough for both). Region-level post-processing (minimum mapping unit, polygons) is
 the caller's, after the blocks are stitched.
 
 Examples
@@ -51,11 +55,12 @@ import numpy as np
 
 from sitewatch.detectors.params import Param, applicable, check_params
 from sitewatch.detectors.partial import Partial, merge_partials
+from sitewatch.detectors.sampling import FitWindow, fit_windows, sample_is_usable, sample_record
 from sitewatch.errors import DetectorError
 from sitewatch.types import ChangeMap
 
 __all__ = ["Detector", "FitState", "Block", "BlockSource", "check_pair", "MAX_PASSES", "Param",
-           "available_cores"]
+           "available_cores", "fit_sample_windows"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +122,23 @@ def check_pair(before: np.ndarray, after: np.ndarray, valid: np.ndarray | None =
             raise DetectorError(f"valid mask {v.shape} does not match the images {ok.shape}")
         ok &= v
     return b, a, ok
+
+
+def fit_sample_windows(det: Detector, rows: int, cols: int) -> list[FitWindow] | None:
+    """The windows ``det``'s fit reads on a ``rows`` x ``cols`` raster (None: every pixel).
+
+    :func:`~sitewatch.detectors.sampling.fit_windows` with the detector's statistics
+    context (:attr:`Detector.stats_halo`, else :attr:`Detector.halo`) and alignment.
+
+    Examples
+    --------
+    >>> from sitewatch.detectors.cva import CVADetector
+    >>> fit_sample_windows(CVADetector(), 8192, 8192) is None, len(fit_sample_windows(
+    ...     CVADetector(), 10980, 10980))
+    (True, 64)
+    """
+    ctx = det.halo if det.stats_halo is None else det.stats_halo
+    return fit_windows(rows, cols, ctx=int(ctx), align=int(det.block_align))
 
 
 class Detector:
@@ -241,13 +263,34 @@ class Detector:
 
     def run(self, before: np.ndarray, after: np.ndarray, valid: np.ndarray | None = None
             ) -> ChangeMap:
-        """In-memory path: fit on the whole array as one block, then apply to it."""
+        """In-memory path: fit on the whole array as one block (on the sample windows of
+        :func:`fit_sample_windows` if it is large), then apply to it."""
         b, a, ok = check_pair(before, after, valid)
         if not ok.any():
             raise DetectorError("no pixel is valid on both dates: every pixel is cloud or "
                                 "no-data")
-        state = self.fit(lambda: [(b, a, ok)])
-        return self.apply(state, b, a, ok)
+        windows = fit_sample_windows(self, *ok.shape)
+        seen = int(ok.sum())
+        if windows is not None:
+            seen = sum(int(ok[w.row0:w.row1, w.col0:w.col1].sum()) for w in windows)
+            if not sample_is_usable(seen, windows):
+                log.info("%s: the fit sample is mostly cloud or no-data: fitting on every "
+                         "pixel", self.name)
+                windows, seen = None, int(ok.sum())
+        if windows is None:
+            state = self.fit(lambda: [(b, a, ok)])
+        else:
+            def crops(wins: list[FitWindow] = windows) -> Iterable[Block]:
+                for w in wins:
+                    r, c = slice(w.read0, w.read1), slice(w.cread0, w.cread1)
+                    core = np.zeros((w.read1 - w.read0, w.cread1 - w.cread0), bool)
+                    core[w.core] = True
+                    yield b[:, r, c], a[:, r, c], ok[r, c] & core
+
+            state = self.fit(crops)
+        cm = self.apply(state, b, a, ok)
+        cm.fit_sample = sample_record(windows, seen, *ok.shape)
+        return cm
 
     def band_index(self, name: str) -> int:
         """Index of a named band in ``band_names``."""

@@ -137,18 +137,21 @@ def file_tile_rows(path: str | os.PathLike[str]) -> int:
     return _file_info(path).block_rows
 
 
-def _read_raw(src: Any, info: _FileInfo, bands: Sequence[str], r0: int, r1: int
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Raw (B, rows, N) pixels of the named bands and the (rows, N) valid mask."""
+def _read_raw(src: Any, info: _FileInfo, bands: Sequence[str], r0: int, r1: int,
+              c0: int = 0, c1: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Raw (B, rows, cols) pixels of the named bands in rows r0:r1, cols c0:c1 (default:
+    full width) and the (rows, cols) valid mask."""
     idx = [info.names.index(n) + 1 for n in bands]
-    win = Window(0, r0, info.shape[1], r1 - r0)
+    c1 = info.shape[1] if c1 is None else c1
+    win = Window(c0, r0, c1 - c0, r1 - r0)
     try:
         raw = src.read(idx, window=win)
         ok = np.ones(raw.shape[1:], bool)
         if info.per_dataset_mask:
             ok &= src.dataset_mask(window=win) > 0
     except RasterioError as err:
-        raise CorruptFileError(f"{info.path} rows {r0}-{r1} cannot be decoded ({err}); "
+        raise CorruptFileError(f"{info.path} rows {r0}-{r1}, cols {c0}-{c1} cannot be "
+                               f"decoded ({err}); "
                                "the file is damaged: fetch it again") from err
     nodata = info.nodata
     if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
@@ -158,8 +161,9 @@ def _read_raw(src: Any, info: _FileInfo, bands: Sequence[str], r0: int, r1: int
 
 #: Pixels per band converted at a time from a small raw buffer (cache-sized chunks).
 _CHUNK_PIXELS = 1 << 18
-#: Arrays a PairReader keeps for reuse (a block of two dates for each of two threads).
-_POOL_SIZE = 4
+#: Arrays a PairReader keeps for reuse (the two dates of a block: a thread that has
+#: finished one takes them for its next; more would only hold memory).
+_POOL_SIZE = 2
 
 
 def _convert(raw: np.ndarray, ok: np.ndarray, info: _FileInfo, *,
@@ -344,6 +348,21 @@ class PairReader:
         """(before, after) float32 (B, rows, N) of the block's read rows; NaN = missing."""
         return self._read_one(0, block.read0, block.read1), \
             self._read_one(1, block.read0, block.read1)
+
+    def read_window(self, r0: int, r1: int, c0: int, c1: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """(before, after) float32 (B, rows, cols) of rows r0:r1, cols c0:c1; NaN = missing.
+
+        Full-width rows come as :meth:`read` gives them (from the decode cache if it is
+        on); a narrower window is decoded from the files (only its own tiles).
+        """
+        if c0 == 0 and c1 == self.shape[1]:
+            return self._read_one(0, r0, r1), self._read_one(1, r0, r1)
+        out = []
+        for which, info in enumerate((self.before, self.after)):
+            raw, ok = _read_raw(self._datasets()[which], info, self.bands, r0, r1, c0, c1)
+            out.append(_convert(raw, ok, info, out=self._take(raw.shape)))
+        return out[0], out[1]
 
     def close(self) -> None:
         for pair in self._opened:

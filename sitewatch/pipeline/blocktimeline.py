@@ -263,14 +263,14 @@ def timeline_files(folder: str | os.PathLike[str], *, site: Site | None = None,
         det = create_block_detector(method, band_names=use, pixel_size_m=px,
                                     **TIMELINE_DETECTOR_PARAMS)
 
-        def first_last(b: RowBlock) -> tuple[np.ndarray, np.ndarray]:
-            return (np.stack([a.read_rows(b.row0, b.row1) for a in scratch["first"]]),
-                    np.stack([a.read_rows(b.row0, b.row1) for a in scratch["last"]]))
+        def first_last(r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+            return (np.stack([a.read_rows(r0, r1)[:, c0:c1] for a in scratch["first"]]),
+                    np.stack([a.read_rows(r0, r1)[:, c0:c1] for a in scratch["last"]]))
 
-        state, _ = fit_blocks(det, first_last, blocks, cols, pool, window=window)
+        state = fit_blocks(det, first_last, blocks, cols, pool, window=window).state
 
         def two_date(b: RowBlock) -> tuple[float, float | None]:
-            f, la, ok = check_pair(*first_last(b))
+            f, la, ok = check_pair(*first_last(b.row0, b.row1, 0, cols))
             cm = det.apply(state, f, la, ok)
             m = cm.mask & inside[b.row0:b.row1]
             return float(area[b.row0:b.row1][m].sum()), cm.threshold

@@ -56,9 +56,16 @@ import rasterio
 from sitewatch._version import __version__
 from sitewatch.atomic import atomic_write_text
 from sitewatch.attribution import copernicus_attribution
-from sitewatch.detectors.base import MAX_PASSES, Detector, available_cores, check_pair
+from sitewatch.detectors.base import (
+    MAX_PASSES,
+    Detector,
+    available_cores,
+    check_pair,
+    fit_sample_windows,
+)
 from sitewatch.detectors.partial import Partial, merge_partials
 from sitewatch.detectors.registry import DEFAULT_DETECTOR, get_detector, resolve_detector
+from sitewatch.detectors.sampling import FitWindow, sample_is_usable, sample_record
 from sitewatch.errors import DetectorError
 from sitewatch.imagery.blocks import (
     PairReader,
@@ -74,11 +81,13 @@ from sitewatch.pipeline.protocol import apply_block, create_block_detector
 from sitewatch.raster import Provenance, pixel_area_m2
 from sitewatch.types import ChangeMap
 
-__all__ = ["BlockwiseResult", "detect_change_files", "detect_change_arrays", "fit_blocks"]
+__all__ = ["BlockwiseResult", "FitResult", "detect_change_files", "detect_change_arrays",
+           "fit_blocks"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass
@@ -101,6 +110,9 @@ class BlockwiseResult:
     shape : (rows, cols)
     fit_passes : int
         Passes over the pair before the apply pass.
+    fit_sample : dict
+        The pixels the fit passes saw: every pixel, or a spatial sample of a large
+        raster (:func:`~sitewatch.detectors.sampling.sample_record`).
     timings : dict
         Seconds per stage.
     summary : dict
@@ -116,12 +128,13 @@ class BlockwiseResult:
     changed_area_m2: float
     shape: tuple[int, int]
     fit_passes: int
+    fit_sample: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _ordered(pool: ThreadPoolExecutor | None, fn: Callable[[RowBlock], T],
-             blocks: Sequence[RowBlock], window: int,
+def _ordered(pool: ThreadPoolExecutor | None, fn: Callable[[U], T],
+             blocks: Sequence[U], window: int,
              tick: Callable[[int, int], None] | None = None) -> Iterator[T]:
     """``fn`` over blocks, results in block order, at most ``window`` blocks in flight;
     ``tick(done, total)`` after each block."""
@@ -162,52 +175,95 @@ def _shares_memory(part: Partial | None, arrays: Sequence[np.ndarray]) -> bool:
     return any(np.may_share_memory(x, a) for x in mine for a in arrays)
 
 
-def fit_blocks(det: Detector, read: BlockReader, blocks: Sequence[RowBlock], cols: int,
+#: ``read(row0, row1, col0, col1)``: (before, after) float32 (B, rows, cols) of a window.
+WindowReader = Callable[[int, int, int, int], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit_blocks` fitted.
+
+    Attributes
+    ----------
+    state : dict
+        The detector's fitted state.
+    passes : int
+        Passes made.
+    sample : dict
+        The pixels the fit saw (:func:`~sitewatch.detectors.sampling.sample_record`).
+    """
+
+    state: dict[str, Any]
+    passes: int
+    sample: dict[str, Any]
+
+
+def _row_windows(det: Detector, blocks: Sequence[RowBlock], cols: int) -> list[FitWindow]:
+    """The row blocks as fit windows, with the statistics' context rows only."""
+    ctx = det.halo if det.stats_halo is None else int(det.stats_halo)
+    return [FitWindow(b.row0, b.row1, 0, cols, max(b.read0, b.row0 - ctx),
+                      min(b.read1, b.row1 + ctx), 0, cols) for b in blocks]
+
+
+def fit_blocks(det: Detector, read: WindowReader, blocks: Sequence[RowBlock], cols: int,
                pool: ThreadPoolExecutor | None, *, window: int = 4,
                max_passes: int = MAX_PASSES,
                recycle: Callable[..., None] | None = None,
-               progress: ProgressFn | None = None) -> tuple[dict[str, Any], int]:
-    """Fit a detector pass by pass over blocks; partials merged in block order.
+               progress: ProgressFn | None = None) -> FitResult:
+    """Fit a detector pass by pass over blocks, or over a sample of a large raster.
 
-    The same as :meth:`sitewatch.detectors.base.Detector.fit` on the blocks, with
-    blocks read (and their statistics computed) on the pool's threads. Halo rows of a
-    block (:attr:`~sitewatch.detectors.base.Detector.stats_halo` of them) give context
-    to the statistics but are never counted. ``recycle``, if
-    given, gets a block's arrays back once its statistics no longer need them
-    (:meth:`~sitewatch.imagery.blocks.PairReader.recycle`).
-
-    Returns
-    -------
-    (state, passes)
+    The same as :meth:`sitewatch.detectors.base.Detector.run`'s fit: on a raster of
+    more than 8192 x 8192 pixels the passes read the sample windows of
+    :func:`~sitewatch.detectors.base.fit_sample_windows` (every pixel if the sample is
+    mostly invalid), else every block; partials are merged in window order, and the
+    windows are read (and their statistics computed) on the pool's threads. Context
+    rows/cols (:attr:`~sitewatch.detectors.base.Detector.stats_halo` of them) are read
+    but never counted. ``recycle``, if given, gets a window's arrays back once its
+    statistics no longer need them (:meth:`~sitewatch.imagery.blocks.PairReader.recycle`).
+    From the second pass on, a sample is kept in memory (it is small) instead of
+    being read again.
     """
-    if det.stats_halo is not None:  # the statistics need less context than apply
-        ctx = int(det.stats_halo)
-        blocks = [RowBlock(b.index, b.row0, b.row1, max(b.read0, b.row0 - ctx),
-                           min(b.read1, b.row1 + ctx)) for b in blocks]
+    rows = blocks[-1].row1 if blocks else 0
+    sample = fit_sample_windows(det, rows, cols)
+    units = sample if sample is not None else _row_windows(det, blocks, cols)
+    kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     state = det.initial_state()
-    passes = 0
+    passes = seen = 0
     while not det.fit_done(state):
         if passes >= max_passes:
             raise DetectorError(f"{det.name}: fit did not finish in {max_passes} passes")
+        keep = sample is not None and passes > 0
 
-        def stats(b: RowBlock, st: dict[str, Any] = state) -> Any:
-            core = np.zeros((b.read1 - b.read0, cols), bool)
-            core[b.core] = True
-            pair = read(b)
+        def stats(i: int, st: dict[str, Any] = state, units: list[FitWindow] = units,
+                  keep: bool = keep) -> tuple[Partial | None, int]:
+            w = units[i]
+            pair = kept.get(i) or read(w.read0, w.read1, w.cread0, w.cread1)
+            core = np.zeros(pair[0].shape[1:], bool)
+            core[w.core] = True
             bef, aft, ok = check_pair(*pair, core)
-            part = det.block_stats(st, bef, aft, ok) if ok.any() else None
-            if recycle is not None and not _shares_memory(part, pair):
+            n = int(ok.sum())
+            part = det.block_stats(st, bef, aft, ok) if n else None
+            if keep:
+                kept[i] = pair
+            elif recycle is not None and not _shares_memory(part, pair):
                 recycle(*pair)
-            return part
+            return part, n
 
         stage = f"fit pass {passes + 1}"
         tick = None if progress is None else \
             (lambda done, total, stage=stage: progress(stage, done, total))
-        state = det.end_pass(state, merge_partials(_ordered(pool, stats, blocks, window,
-                                                            tick)))
+        parts = list(_ordered(pool, stats, range(len(units)), window, tick))
+        seen = sum(n for _, n in parts)
+        if passes == 0 and sample is not None and not sample_is_usable(seen, sample):
+            log.info("%s: the fit sample is mostly cloud or no-data: fitting on every pixel",
+                     det.name)
+            sample, units = None, _row_windows(det, blocks, cols)
+            continue
+        state = det.end_pass(state, merge_partials(p for p, _ in parts))
         passes += 1
         state["pass"] = state.get("pass", 0) + 1
-    return state, passes
+    kept.clear()
+    return FitResult(state, passes, sample_record(sample, seen, rows, cols))
 
 
 def _threads_per_block(threads: int) -> int:
@@ -263,10 +319,10 @@ def detect_change_arrays(before: np.ndarray, after: np.ndarray, *, method: str |
     rows, cols = ok.shape
     blocks = _aligned_blocks(det, rows, max(1, block_pixels // cols))
 
-    def read(blk: RowBlock) -> tuple[np.ndarray, np.ndarray]:
-        r = slice(blk.read0, blk.read1)
-        bb, aa = b[:, r], a[:, r]
-        miss = ~ok[r]
+    def read(r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+        r, c = slice(r0, r1), slice(c0, c1)
+        bb, aa = b[:, r, c], a[:, r, c]
+        miss = ~ok[r, c]
         if miss.any():  # the caller's valid mask, as NaN (check_pair reads it back)
             bb, aa = bb.copy(), aa.copy()
             bb[:, miss] = np.nan
@@ -274,11 +330,11 @@ def detect_change_arrays(before: np.ndarray, after: np.ndarray, *, method: str |
 
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
     try:
-        state, _ = fit_blocks(det, read, blocks, cols, pool, window=2 * threads)
+        fit = fit_blocks(det, read, blocks, cols, pool, window=2 * threads)
 
         def apply(blk: RowBlock) -> ChangeMap:
-            bb, aa, okb = check_pair(*read(blk))
-            return det.apply(state, bb, aa, okb)
+            bb, aa, okb = check_pair(*read(blk.read0, blk.read1, 0, cols))
+            return det.apply(fit.state, bb, aa, okb)
 
         parts = list(_ordered(pool, apply, blocks, 2 * threads))
     finally:
@@ -296,7 +352,8 @@ def detect_change_arrays(before: np.ndarray, after: np.ndarray, *, method: str |
     assert mag is not None and mask is not None
     return ChangeMap(magnitude=mag, mask=mask, method=first.method,
                      probability=stitch("probability"), change_type=stitch("change_type"),
-                     valid=stitch("valid"), threshold=first.threshold, params=first.params)
+                     valid=stitch("valid"), threshold=first.threshold, params=first.params,
+                     fit_sample=fit.sample)
 
 
 def _scratch_dtypes(cm_fields: Sequence[str]) -> dict[str, str]:
@@ -381,8 +438,9 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
         with rasterio.Env(GDAL_CACHEMAX=(64 if cached else 384) * 2**20,
                           GDAL_NUM_THREADS=str(max(threads, 1))):
             # 1. fit passes
-            state, passes = fit_blocks(det, reader.read, blocks, cols, pool, window=window,
-                                       recycle=reader.recycle, progress=progress)
+            fit = fit_blocks(det, reader.read_window, blocks, cols, pool, window=window,
+                             recycle=reader.recycle, progress=progress)
+            state, passes = fit.state, fit.passes
             timings["fit"] = time.perf_counter() - t_start
             # 2. apply pass: per-pixel arrays to scratch, mask labelled as it comes
             t0 = time.perf_counter()
@@ -443,7 +501,8 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
             # 4. outputs
             t0 = time.perf_counter()
             paths, summary = _write_outputs(out, reader, name, last, tracer, scratch,
-                                            min_area_m2, compress_level, threads, passes)
+                                            min_area_m2, compress_level, threads, passes,
+                                            fit.sample)
             timings["write"] = time.perf_counter() - t0
     finally:
         if pool is not None:
@@ -457,19 +516,20 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
              summary["results"]["regions"], tracer.pixels, passes, timings["total"])
     return BlockwiseResult(paths, summary["results"]["regions"], tracer.largest,
                            last.get("params", {}), last.get("threshold"), tracer.pixels,
-                           tracer.area, (rows, cols), passes,
+                           tracer.area, (rows, cols), passes, fit.sample,
                            {k: round(v, 3) for k, v in timings.items()}, summary)
 
 
 def _write_outputs(out: Path, reader: PairReader, name: str, last: dict[str, Any],
                    tracer: RegionTracer, scratch: dict[str, ScratchArray], min_area_m2: float,
-                   level: int, threads: int, passes: int
+                   level: int, threads: int, passes: int, fit_sample: dict[str, Any]
                    ) -> tuple[dict[str, Path], dict[str, Any]]:
     b, a = reader.before, reader.after
     prov = b.provenance.merged(a.provenance)
     params = dict(last.get("params", {}))
     prov = Provenance(prov.source, prov.scene_ids,
-                      {**prov.processing, "detector": name, "detector_params": params})
+                      {**prov.processing, "detector": name, "detector_params": params,
+                       "fit_sample": fit_sample})
     dates = list(b.dates) + list(a.dates)
     common: dict[str, Any] = {"transform": reader.transform, "crs": reader.crs,
                               "dates": dates, "provenance": prov, "level": level,
@@ -500,7 +560,8 @@ def _write_outputs(out: Path, reader: PairReader, name: str, last: dict[str, Any
                  "width": reader.shape[1], "height": reader.shape[0]},
         "bands": list(reader.bands),
         "detector": {"method": name, "params": params, "threshold": last.get("threshold"),
-                     "min_area_m2": min_area_m2, "blockwise": True, "fit_passes": passes},
+                     "min_area_m2": min_area_m2, "blockwise": True, "fit_passes": passes,
+                     "fit_sample": fit_sample},
         "results": {
             "changed_area_m2": round(tracer.area, 1), "observed_area_m2": round(observed, 1),
             "changed_share": round(tracer.area / observed, 6) if observed else None,

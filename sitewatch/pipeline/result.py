@@ -76,7 +76,9 @@ class ChangeResult:
         prov = self.before.provenance.merged(self.after.provenance)
         prov = type(prov)(prov.source, prov.scene_ids,
                           {**prov.processing, "detector": self.change.method,
-                           "detector_params": self.change.params})
+                           "detector_params": self.change.params,
+                           **({"fit_sample": self.change.fit_sample}
+                              if self.change.fit_sample is not None else {})})
         return Raster(data, self.before.transform, self.before.crs, band_names=names,
                       nodata=nodata, dates=self.before.dates + self.after.dates,
                       provenance=prov)

@@ -187,3 +187,73 @@ def test_cli_detect_files(pair_files, tmp_path):
     r = CliRunner().invoke(cli, ["detect-files", str(before), str(after), "--out",
                                  str(tmp_path / "p"), "-p", "nonsense=1", "--method", "cva"])
     assert r.exit_code == 2 and "cva has no parameter 'nonsense'" in r.stderr
+
+
+@pytest.fixture
+def small_sample(monkeypatch):
+    """Fit sampling at a scale the test rasters reach: rasters of more than 100 000 px
+    fit on 16 windows of 64 x 64 (the bundled sample is 384 x 384)."""
+    from sitewatch.detectors import sampling
+
+    monkeypatch.setattr(sampling, "WINDOW", 64)
+    monkeypatch.setattr(sampling, "FIT_SAMPLE_PIXELS", 16 * 64 * 64)
+    monkeypatch.setattr(sampling, "SAMPLE_ABOVE", 100_000)
+
+
+@pytest.mark.parametrize("method, block_rows", [
+    ("cva", 37),         # the threshold from the histogram of the sample
+    ("irmad", 100),      # iterated passes: the sample is kept in memory from pass 2 on
+    ("cnn", 64),         # normalisation quantiles of the sample; halo, alignment 8
+    ("pcakmeans", 48),   # statistics with context around each window, aligned to 5
+])
+def test_sampled_fit_is_one_path(pair_files, tmp_path, small_sample, method, block_rows):
+    folder, before, after = pair_files
+    mem = _in_memory(folder, 200.0, method)
+    res = detect_change_files(before, after, tmp_path, method=method, min_area_m2=200.0,
+                              block_rows=block_rows, threads=2)
+    np.testing.assert_array_equal(read_raster(res.paths["change_mask"]).data[0],
+                                  mem.mask_raster().data[0])
+    if method == "irmad":
+        assert res.threshold == pytest.approx(mem.change.threshold, rel=1e-9)
+    else:
+        assert res.threshold == mem.change.threshold
+    assert res.changed_pixels == mem.change.change_count
+    s = json.loads(res.paths["summary"].read_text())["detector"]["fit_sample"]
+    assert s == mem.change.fit_sample == res.fit_sample
+    # 16 windows of 64 x 64, minus the no-data corner and the cloud hole they cover
+    assert s["sampled"] and s["windows"] == 16 and s["pixels"] == 16 * 64 * 64
+    assert 0.8 * s["pixels"] < s["valid_pixels"] < s["pixels"]
+    assert read_raster(res.paths["change_mask"]).provenance.processing["fit_sample"] == s
+    assert mem.mask_raster().provenance.processing["fit_sample"] == s
+
+
+def test_sampled_fit_differs_from_the_full_fit_and_falls_back(small_sample, monkeypatch):
+    from sitewatch.detectors import sampling
+    from sitewatch.detectors.cva import CVADetector
+    from sitewatch.pipeline.blockwise import detect_change_arrays
+
+    rng = np.random.default_rng(7)
+    b = rng.normal(0.2, 0.02, (4, 400, 400)).astype("float32")
+    a = b + rng.normal(0, 0.01, b.shape).astype("float32")
+    a[:, 300:360, 20:380] += 0.2  # change mostly outside the sample windows
+    det = CVADetector(threshold="otsu")
+    sampled = det.run(b, a)
+    assert sampled.fit_sample["sampled"] and sampled.fit_sample["valid_pixels"] == 16 * 64 * 64
+    assert detect_change_arrays(b, a, method="cva", threshold="otsu",
+                                block_pixels=5000).fit_sample == sampled.fit_sample
+    monkeypatch.setattr(sampling, "SAMPLE_ABOVE", 10**9)
+    full = det.run(b, a)
+    assert full.fit_sample == {"sampled": False, "pixels": 160000, "valid_pixels": 160000,
+                               "share": 1.0}
+    assert full.threshold != sampled.threshold
+    # a sample that is mostly missing (clouds over its windows) is not trusted: every pixel
+    monkeypatch.setattr(sampling, "SAMPLE_ABOVE", 100_000)
+    valid = np.ones((400, 400), bool)
+    for w in sampling.fit_windows(400, 400):
+        valid[w.row0:w.row1, w.col0:w.col1] = False
+    valid[:64, :64] = True  # one window of 16 seen
+    fb = det.run(b, a, valid)
+    assert fb.fit_sample["sampled"] is False and fb.fit_sample["valid_pixels"] == valid.sum()
+    arr = detect_change_arrays(b, a, method="cva", threshold="otsu", valid=valid,
+                               block_pixels=5000)
+    assert arr.fit_sample == fb.fit_sample and arr.threshold == fb.threshold
