@@ -140,3 +140,38 @@ def test_a_broken_stacker_file_is_a_clear_error(tmp_path):
     bad.write_text("{")
     with pytest.raises(DetectorError, match="not a fused-detector stacker"):
         load_stacker(str(bad))
+
+
+@pytest.fixture(scope="module")
+def sample_run(sample_pair):  # type: ignore[no-untyped-def]
+    before, after, truth = sample_pair
+    cm = get_detector(FUSED)(before.data, after.data, band_names=S2_LAND_BANDS)
+    return before.data, after.data, truth, cm
+
+
+def test_on_the_real_sample_it_finds_the_campus(sample_run):
+    _, _, truth, cm = sample_run
+    f1 = 2 * (cm.mask & truth).sum() / (cm.mask.sum() + truth.sum())
+    assert f1 > 0.6  # cupertino: out of the network's training, stacker out-of-fold
+    assert 0.5 < cm.mask.sum() / truth.sum() < 2
+
+
+@pytest.mark.parametrize("which", ["before", "after"])
+def test_real_sample_level_1c_or_2a_changes_under_a_thousandth_of_the_mask(sample_run, which):
+    before, after, _, cm = sample_run
+    rng = np.random.default_rng(21)
+    gain = rng.uniform(0.7, 1.3, (10, 1, 1)).astype("float32")
+    offset = rng.uniform(-0.03, 0.05, (10, 1, 1)).astype("float32")
+    if which == "before":
+        before = before * gain + offset
+    else:
+        after = after * gain + offset
+    cm2 = get_detector(FUSED)(before, after, band_names=S2_LAND_BANDS)
+    assert (cm.mask != cm2.mask).mean() < 0.001
+
+
+def test_real_sample_paired_with_itself_stays_clean(sample_run):
+    before, _, _, _ = sample_run
+    cm = get_detector(FUSED)(before, _no_change(np.nan_to_num(before), 3),
+                             band_names=S2_LAND_BANDS)
+    assert cm.mask.mean() <= 0.001
