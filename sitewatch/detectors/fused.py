@@ -120,6 +120,9 @@ FLOORS = ("cnn5p", "seg7")
 
 _GUIDED = {"gfa": (3, 10.0), "gfm": (3, 1.0)}  # radius, eps
 _LOGIT_CLIP = 1e-7
+#: Below this many valid pixels (10 km² at 10 m) a scene gives the per-scene decision little
+#: context: a warning says so.
+SMALL_SCENE_PIXELS = 100_000
 
 
 def _reach() -> int:
@@ -396,6 +399,13 @@ class FusedDetector(Detector):
         n = float(total.sums["p"].sum())
         log.info("fused: expected change %.2f%% of the scene, cut p >= %.3f",
                  100 * expected / n, thr)
+        if n < SMALL_SCENE_PIXELS:
+            log.warning("the scene has %.1f km² of valid pixels at this resolution; the "
+                        "default detector ranks change within the scene and flags at most "
+                        "about %.0f%% of it, so a small site drawn tight around dense change "
+                        "is under-reported: draw the site with a few km of surroundings "
+                        "(10 km² or more), or use --method cnn (a fixed cut)",
+                        n * self.pixel_size_m ** 2 / 1e6, 100 * st.factor * expected / n)
         return {**state, "done": True, "threshold": thr, "expected_share": expected / n}
 
     def apply(self, state: FitState, before: np.ndarray, after: np.ndarray,
