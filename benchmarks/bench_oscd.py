@@ -115,6 +115,9 @@ def accuracy_table(data: dict) -> tuple[str, dict[str, dict[str, Confusion]]]:  
         t0 = t1 = time.perf_counter()
         for city, (before, after, truth) in data.items():
             params = {"model": loco_model(city)} if name == "cnn" else {}
+            if name == "fused":  # the fold network and the fold stacker (train_fusion.py)
+                params = {"model": loco_model(city),
+                          "stacker": str(MODELS / f"fused-loco-{city}.json")}
             if name.startswith("cnn-"):
                 params = {"model": str(MODELS / name[4:] / f"cnn-loco-{city}.npz")}
             res = detect_change(before, after, method=name.split("-")[0],

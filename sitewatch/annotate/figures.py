@@ -495,8 +495,14 @@ def _layout(p: Preset, grid: Raster, n: int, *, captions: Sequence[str], title: 
 def _legend_rows(labels: Sequence[str], p: Preset, width_in: float) -> int:
     if not labels:
         return 0
-    est = sum(len(label) * 0.56 * p.small_pt / 72 + 0.4 for label in labels)
-    return 1 if est < width_in else 2
+    # as few rows as fit the width; matplotlib fills a legend column by column, so each
+    # column is as wide as its longest label
+    w = [len(label) * 0.56 * p.small_pt / 72 + 0.4 for label in labels]
+    for rows in range(1, len(labels)):
+        cols = [max(w[j:j + rows]) for j in range(0, len(w), rows)]
+        if sum(cols) < width_in:
+            return rows
+    return len(labels)
 
 
 def _decorate(fig: Figure, frame: dict[str, Any], p: Preset, *, title: str, subtitle: str,
@@ -527,7 +533,7 @@ def _decorate(fig: Figure, frame: dict[str, Any], p: Preset, *, title: str, subt
         y -= frame["cbar_h"]
     if handles[0]:
         n = len(handles[0])
-        ncol = n if frame["legend_rows"] == 1 else math.ceil(n / 2)
+        ncol = math.ceil(n / frame["legend_rows"])
         fig.legend(handles=handles[0], labels=handles[1], loc="upper left",
                    bbox_to_anchor=(m / W, y / H), ncol=ncol, fontsize=p.small_pt,
                    frameon=False, handlelength=1.6, handletextpad=0.5, columnspacing=1.2,

@@ -16,9 +16,11 @@ construction / clearing, demolition):
 ==========================  =================================================
 family                      when
 ==========================  =================================================
-construction completed      building work covers more than half of the region,
-                            and new surfaces (paving + roof) are its largest
-                            part (a building site that became a campus)
+construction completed      building work covers more than half of the region
+                            (or at least 40 % with vegetation change nearly all
+                            the rest: a landscaped project), and new surfaces
+                            (paving + roof) are its largest part (a building
+                            site that became a campus)
 construction under way      building work > 50%, construction / clearing largest
 demolition and clearing     building work > 50%, demolition largest
 mixed change                otherwise
@@ -58,6 +60,9 @@ N_CODES = int(max(ChangeType)) + 1
 #: Pixel types that are building work.
 BUILDING_WORK = (ChangeType.PAVING, ChangeType.ROOF, ChangeType.CONSTRUCTION,
                  ChangeType.DEMOLITION)
+#: Least share of building work that makes a region of building work and vegetation change
+#: a landscaped building project (:func:`landscaped`).
+LANDSCAPED_WORK = 0.4
 #: Names of the families of mixed regions (see the module docs).
 FAMILY_NAMES = ("construction completed", "construction under way", "demolition and clearing",
                 "mixed change")
@@ -114,8 +119,30 @@ def composition(areas: Mapping[int, float] | np.ndarray) -> dict[int, float]:
     return {k: v / total for k, v in sorted(items, key=lambda kv: (-kv[1], kv[0]))}
 
 
+def _share(shares: Mapping[int, float], *codes: ChangeType) -> float:
+    return sum(shares.get(int(c), 0.0) for c in codes)
+
+
+def landscaped(shares: Mapping[int, float]) -> bool:
+    """A building project with its planting: building work covers at least
+    :data:`LANDSCAPED_WORK` of the region and vegetation change nearly all the rest.
+
+    Such a region (a campus built on a cleared site, lawns and trees planted between
+    the new roofs and car parks) is named by its building family even when its
+    plants cover more than half of it: the plants are the project's landscaping.
+
+    Examples
+    --------
+    >>> landscaped({6: 0.54, 1: 0.19, 4: 0.15, 2: 0.12}), landscaped({6: 0.7, 1: 0.3})
+    (True, False)
+    """
+    work = _share(shares, *BUILDING_WORK)
+    return work >= LANDSCAPED_WORK and work + _share(shares, ChangeType.VEGETATION) >= 0.95
+
+
 def region_class(shares: Mapping[int, float]) -> ChangeType:
-    """The dominant type (share above :data:`DOMINANT_SHARE`), else ``MIXED``.
+    """The dominant type (share above :data:`DOMINANT_SHARE`), else ``MIXED``
+    (also for a :func:`landscaped` building project).
 
     Examples
     --------
@@ -125,6 +152,8 @@ def region_class(shares: Mapping[int, float]) -> ChangeType:
     if not shares:
         return ChangeType.OTHER
     code, share = max(shares.items(), key=lambda kv: (kv[1], -kv[0]))
+    if int(code) == int(ChangeType.VEGETATION) and landscaped(shares):
+        return ChangeType.MIXED
     return ChangeType(int(code)) if share > DOMINANT_SHARE else ChangeType.MIXED
 
 
@@ -146,7 +175,7 @@ def _family(shares: Mapping[int, float]) -> str:
     def share(*codes: ChangeType) -> float:
         return sum(shares.get(int(c), 0.0) for c in codes)
 
-    if share(*BUILDING_WORK) <= DOMINANT_SHARE:
+    if share(*BUILDING_WORK) <= DOMINANT_SHARE and not landscaped(shares):
         return FAMILY_NAMES[3]
     parts = {FAMILY_NAMES[0]: share(ChangeType.PAVING, ChangeType.ROOF),
              FAMILY_NAMES[1]: share(ChangeType.CONSTRUCTION),

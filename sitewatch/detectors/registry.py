@@ -42,7 +42,7 @@ __all__ = ["DetectorInfo", "register_detector", "get_detector", "available_detec
 log = logging.getLogger(__name__)
 
 #: Name of the detector used when none is asked for (chosen by benchmarks/bench_oscd.py).
-DEFAULT_DETECTOR = "cnn"
+DEFAULT_DETECTOR = "fused"
 
 #: Used instead of the default when the rasters lack the default's bands
 #: (:func:`resolve_detector`): it runs on any bands.
@@ -157,6 +157,7 @@ def _load_all() -> None:
     # Importing the modules registers their detectors.
     from sitewatch.detectors import (  # noqa: F401
         cva,
+        fused,
         indices,
         irmad,
         learned,

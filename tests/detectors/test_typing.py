@@ -78,7 +78,21 @@ def test_composition_names_a_region_only_by_a_type_above_half():
     assert region_class(roof_heavy) is ChangeType.ROOF and region_name(roof_heavy) == "new roof"
     even = composition({int(ChangeType.ROOF): 50.0, int(ChangeType.VEGETATION): 50.0})
     assert region_class(even) is ChangeType.MIXED
-    assert region_name(even) == "mixed change: new roof 50%, vegetation change 50%"
+    # half roof, half planting: a landscaped building project
+    assert region_name(even) == "construction completed: new roof 50%, vegetation change 50%"
+    water = composition({int(ChangeType.WATER): 50.0, int(ChangeType.VEGETATION): 50.0})
+    assert region_name(water) == "mixed change: water change 50%, vegetation change 50%"
+
+
+def test_a_campus_with_its_gardens_is_named_by_its_building_work():
+    """Apple Park: lawns and trees planted between new car parks and roofs on a cleared
+    site; the plants cover just over half of the region, the project is construction."""
+    campus = composition({int(ChangeType.VEGETATION): 54.0, int(ChangeType.PAVING): 19.0,
+                          int(ChangeType.DEMOLITION): 15.0, int(ChangeType.CONSTRUCTION): 12.0})
+    assert region_class(campus) is ChangeType.MIXED
+    assert region_name(campus).startswith("construction completed: vegetation change 54%")
+    park = composition({int(ChangeType.VEGETATION): 70.0, int(ChangeType.PAVING): 30.0})
+    assert region_class(park) is ChangeType.VEGETATION  # mostly plants: a park, not a project
     campus = composition({int(ChangeType.VEGETATION): 40, int(ChangeType.PAVING): 27,
                           int(ChangeType.CONSTRUCTION): 22, int(ChangeType.ROOF): 3,
                           int(ChangeType.OTHER): 8})

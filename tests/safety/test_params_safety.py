@@ -181,6 +181,6 @@ def test_the_in_memory_result_records_the_same(tmp_path: Path) -> None:
     assert "far" not in res.summary()["detector"]["params"]
     with pytest.raises(ParameterError, match="far is used only when threshold"):
         detect_change(rb, ra, method="cva", threshold="otsu", far=0.3)
-    # the default detector falling back to cva would not apply cnn's parameters: an error
-    with pytest.raises(DetectorError, match="the parameters given .threshold. are cnn's"):
-        detect_change(rb, ra, threshold=0.7)
+    # the default detector falling back to cva would not apply fused's parameters: an error
+    with pytest.raises(DetectorError, match="the parameters given .delineate. are fused's"):
+        detect_change(rb, ra, delineate=False)
