@@ -76,6 +76,7 @@ array([[0, 0, 0, 0],
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -278,14 +279,18 @@ def as_stack(stack: StackLike, valid: np.ndarray | None = None
 
 
 def _chunk(layers: Sequence[np.ndarray | None], valid: np.ndarray | None, rows: slice,
-           shape: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """(T, B, P) float32 and (T, P) bool of a band of rows; gaps are 0 / False."""
+           shape: tuple[int, int, int, int], buffers: tuple[np.ndarray, np.ndarray]
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(T, B, P) float32 and (T, P) bool of a band of rows, in the flat ``buffers`` (float32
+    and bool, large enough; reused chunk after chunk); gaps are 0 / False."""
     t, b, _, n = shape
     nr = rows.stop - rows.start
-    x = np.zeros((t, b, nr * n), "float32")
-    v = np.zeros((t, nr * n), bool)
+    x = buffers[0][:t * b * nr * n].reshape(t, b, nr * n)
+    v = buffers[1][:t * nr * n].reshape(t, nr * n)
     for i, layer in enumerate(layers):
         if layer is None:
+            x[i] = 0
+            v[i] = False
             continue
         xi = x[i]
         xi[:] = layer[:, rows].reshape(b, -1)
@@ -855,9 +860,14 @@ def pixel_history(stack: StackLike, params: TimelineParams, valid: np.ndarray | 
         seasonal=np.zeros((m, n), bool), season_pairs=np.zeros((m, n), "uint16"))
     pairs = _same_season(day, params.season_days) if params.season_days > 0 else []
 
+    local = threading.local()
+
     def one(r0: int) -> None:
         rows = slice(r0, min(m, r0 + rows_per))
-        x, v = _chunk(layers, valid, rows, (t, b, m, n))
+        if getattr(local, "buffers", None) is None:   # one pair per thread: fresh memory
+            px = min(m, rows_per) * n                  # costs more than the arithmetic
+            local.buffers = (np.empty(t * b * px, "float32"), np.empty(t * px, bool))
+        x, v = _chunk(layers, valid, rows, (t, b, m, n), local.buffers)
         o = _history_chunk(x, v, params, day, pairs)
         nr = rows.stop - rows.start
         shp = (nr, n)

@@ -75,6 +75,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -183,26 +184,40 @@ def _side(feats: np.ndarray, usable: np.ndarray, k: int, reverse: bool, policy: 
     hist = np.full((k, f, p), np.nan, "float32")
     seen = np.zeros(p, "int32")
     ref = np.empty((f, p), "float32")
+    # scratch reused at every step (the loop runs T times per chunk, side and pass)
+    lo, hi = np.empty((f, p), "float32"), np.empty((f, p), "float32")
+    diff = np.empty(p, "float32")
+    drop, share = np.empty((f - 1, p), "float32"), np.empty((f - 1, p), "float32")
+    m1, m2 = np.empty((f - 1, p), bool), np.empty((f - 1, p), bool)
+    full = False   # every pixel has k references: the fallbacks for fewer are no-ops
     order = range(t - 1, -1, -1) if reverse else range(t)
     for i in order:
         if k == 1:
             np.copyto(ref, hist[0])
         else:
             h1, h2, h3 = hist[0], hist[1], hist[2]
-            np.maximum(np.minimum(h1, h2), np.minimum(np.maximum(h1, h2), h3), out=ref)
-            np.copyto(ref, 0.5 * (h1 + h2), where=(seen == 2)[None])
-            np.copyto(ref, h1, where=(seen < 2)[None])
+            np.minimum(h1, h2, out=lo)
+            np.maximum(h1, h2, out=hi)
+            np.minimum(hi, h3, out=hi)
+            np.maximum(lo, hi, out=ref)
+            if not full:
+                full = bool(seen.min() >= k)
+            if not full:
+                np.copyto(ref, 0.5 * (h1 + h2), where=(seen == 2)[None])
+                np.copyto(ref, h1, where=(seen < 2)[None])
         x = feats[i]
-        has[i] = seen > 0
+        np.greater(seen, 0, out=has[i])
         with np.errstate(invalid="ignore"):
-            bright[i] = x[0] - ref[0] >= policy.cloud_delta
+            np.subtract(x[0], ref[0], out=diff)
+            np.greater_equal(diff, policy.cloud_delta, out=bright[i])
             if f > 1:
-                drop = ref[1:] - x[1:]
-                share = drop / ref[1:]
-                dark[i] = ((drop >= policy.shadow_delta)
-                           & (share >= policy.shadow_share)).all(axis=0)
-                dark2[i] = ((drop >= 2 * policy.shadow_delta)
-                            & (share >= 2 * policy.shadow_share)).all(axis=0)
+                np.subtract(ref[1:], x[1:], out=drop)
+                np.divide(drop, ref[1:], out=share)
+                for scale, dst in ((1, dark[i]), (2, dark2[i])):
+                    np.greater_equal(drop, scale * policy.shadow_delta, out=m1)
+                    np.greater_equal(share, scale * policy.shadow_share, out=m2)
+                    m1 &= m2
+                    np.logical_and.reduce(m1, axis=0, out=dst)
         u = usable[i]
         for j in range(k - 1, 0, -1):
             np.copyto(hist[j], hist[j - 1], where=u[None])
@@ -304,9 +319,15 @@ def screen_pixels(scenes: Sequence[np.ndarray], band_names: Sequence[str], *,
     shadow = np.zeros((t, p), bool)
     ok = np.zeros((t, p), bool)
 
+    local = threading.local()
+
     def one(c0: int) -> None:   # each chunk fills its own columns
         c1 = min(p, c0 + CHUNK_PIXELS)
-        feats = np.empty((t, len(idx), c1 - c0), "float32")
+        # one buffer per thread, reused chunk after chunk (fresh memory costs the kernel
+        # more than the screening's arithmetic)
+        if getattr(local, "feats", None) is None:
+            local.feats = np.empty((t, len(idx), min(p, CHUNK_PIXELS)), "float32")
+        feats = local.feats[:, :, :c1 - c0]
         for i, x in enumerate(flat):
             feats[i] = x[idx, c0:c1]
         good = np.asarray(np.isfinite(feats).all(axis=1))
@@ -318,17 +339,12 @@ def screen_pixels(scenes: Sequence[np.ndarray], band_names: Sequence[str], *,
         c, sh, _ = _test(feats, good, good & ~((c | sh) & both), policy)
         cloud[:, c0:c1], shadow[:, c0:c1], ok[:, c0:c1] = c, sh, good
 
-    starts = range(0, p, CHUNK_PIXELS)
-    with ThreadPoolExecutor(max_workers=max(1, min(len(starts), MAX_WORKERS,
-                                                   available_cores()))) as pool:
-        for _ in pool.map(one, starts):
-            pass
     site = np.ones(shape, bool) if site_mask is None else np.asarray(site_mask, bool)
     n_site = int(site.sum())
     if n_site == 0:
         raise DataError("the site covers no pixel of the grid: check the site and grid")
-    out = []
-    for i in range(t):
+
+    def finish(i: int) -> SceneScreen:   # one scene's masks cleaned, its fractions
         c = _clean(cloud[i].reshape(shape), policy.min_object_px, policy.buffer_px)
         s = _clean(shadow[i].reshape(shape), policy.min_object_px, policy.buffer_px) & ~c
         good = ok[i].reshape(shape)
@@ -336,9 +352,16 @@ def screen_pixels(scenes: Sequence[np.ndarray], band_names: Sequence[str], *,
         fractions = {"no_data": float((~good & site).sum()) / n_site,
                      "cloud": float((c & good & site).sum()) / n_site,
                      "shadow": float((s & good & site).sum()) / n_site}
-        out.append(SceneScreen(clear, float((clear & site).sum()) / n_site, fractions,
-                               scene_id=scene_ids[i] if scene_ids is not None else "",
-                               date=(dates[i][:10] if dates is not None else "")))
+        return SceneScreen(clear, float((clear & site).sum()) / n_site, fractions,
+                           scene_id=scene_ids[i] if scene_ids is not None else "",
+                           date=(dates[i][:10] if dates is not None else ""))
+
+    starts = range(0, p, CHUNK_PIXELS)
+    with ThreadPoolExecutor(max_workers=max(1, min(max(len(starts), t), MAX_WORKERS,
+                                                   available_cores()))) as pool:
+        for _ in pool.map(one, starts):
+            pass
+        out = list(pool.map(finish, range(t)))
     log.info("pixel screening of %d scenes: %.0f%% cloud, %.0f%% shadow on average", t,
              100 * np.mean([o.fractions["cloud"] for o in out]),
              100 * np.mean([o.fractions["shadow"] for o in out]))

@@ -190,13 +190,19 @@ def shift_bilinear(data: np.ndarray, rows: float, cols: float) -> np.ndarray:
     if i0 >= i1 or j0 >= j1:
         return out
     cols_in = slice(j0 + c0, j1 + c0 + (fc > 0))
-    part = x[:, i0 + r0:i1 + r0, cols_in] * np.float32(1 - fr)
-    if fr > 0:
-        part += x[:, i0 + r0 + 1:i1 + r0 + 1, cols_in] * np.float32(fr)
-    dst = out[:, i0:i1, j0:j1]
-    np.multiply(part[:, :, :j1 - j0], np.float32(1 - fc), out=dst)
-    if fc > 0:
-        dst += part[:, :, 1:] * np.float32(fc)
+    w = j1 - j0
+    # band by band through two scratch planes (no whole-scene temporaries: on a long series
+    # the fresh memory of the shifted copies cost more than the arithmetic)
+    part = np.empty((i1 - i0, cols_in.stop - cols_in.start), "float32")
+    tmp = np.empty_like(part)
+    for k in range(b):
+        np.multiply(x[k, i0 + r0:i1 + r0, cols_in], np.float32(1 - fr), out=part)
+        if fr > 0:
+            part += np.multiply(x[k, i0 + r0 + 1:i1 + r0 + 1, cols_in], np.float32(fr), out=tmp)
+        dst = out[k, i0:i1, j0:j1]
+        np.multiply(part[:, :w], np.float32(1 - fc), out=dst)
+        if fc > 0:
+            dst += np.multiply(part[:, 1:], np.float32(fc), out=tmp[:, :w])
     return out
 
 
