@@ -67,6 +67,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -312,6 +314,7 @@ class FusedDetector(Detector):
         # pooling cells as apply's, so the network sees the same grid in every pass
         self.stats_halo = -(-self.halo // arch.align) * arch.align  # type: ignore[misc]
         self._memo: dict[tuple[Any, ...], dict[str, np.ndarray]] | None = None
+        self._fit_memo: dict[int, tuple[np.ndarray, dict[str, np.ndarray]]] | None = None
 
     # -- evidence ---------------------------------------------------------------
     def evidence(self, state: FitState, before: np.ndarray, after: np.ndarray,
@@ -367,6 +370,18 @@ class FusedDetector(Detector):
             self._memo = None
 
     # -- fit/apply ----------------------------------------------------------------
+    @contextmanager
+    def fit_memo(self) -> Iterator[None]:
+        """Within it, the evidence pass keeps each window's ranked maps (not the
+        network's inputs) for the probability pass, which then runs no network: for a
+        fit whose windows come back with the same ``valid`` array in every pass (the
+        block runner's :func:`~sitewatch.pipeline.blockwise.fit_blocks`)."""
+        self._fit_memo = {}
+        try:
+            yield
+        finally:
+            self._fit_memo = None
+
     def block_stats(self, state: FitState, before: np.ndarray, after: np.ndarray,
                     valid: np.ndarray) -> Partial | None:
         step = state.get("pass", 0)
@@ -374,8 +389,16 @@ class FusedDetector(Detector):
             h = REFLECTANCE_HISTOGRAM
             return Partial.of(sums={"before": np.stack([h.counts(x, valid) for x in before]),
                                     "after": np.stack([h.counts(x, valid) for x in after])})
-        ev = self.evidence(state, before, after, valid)
+        memo = self._fit_memo
+        # the entry holds its valid array, so its id is not reused while it is there
+        kept = memo.pop(id(valid), None) if memo is not None and step == 2 else None
+        if kept is not None and kept[0] is valid:
+            ev = kept[1]
+        else:
+            ev = self.evidence(state, before, after, valid)
         if step == 1:
+            if memo is not None:
+                memo[id(valid)] = (valid, {f: ev[f] for f in self.stacker.features})
             return Partial.of(sums={f: EVIDENCE[f].counts(ev[f], valid)
                                     for f in self.stacker.features})
         p = self.probability(state, ev)
