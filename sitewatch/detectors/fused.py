@@ -93,7 +93,6 @@ from sitewatch.detectors.learned import (
     TILE_PIXELS,
     image_stats,
     load_model,
-    standardize,
     tiled_probability,
 )
 from sitewatch.detectors.params import Param
@@ -182,6 +181,19 @@ def _evidence_without_seg(zb: np.ndarray, za: np.ndarray, prob: np.ndarray,
         "rzv15": box_mean(mag, 15),
         "cnn5p": (1 / (1 + np.exp(-cnn5))).astype("float32"),
     }
+
+
+def _standardize_bands(x: np.ndarray, stats: tuple[np.ndarray, ...], idx: list[int]
+                       ) -> np.ndarray:
+    """``standardize(x, *stats)[idx]``, made band by band into one array (no copy of the
+    other bands)."""
+    med = np.asarray(stats[0])[idx].astype("float32")
+    iqr = np.asarray(stats[1])[idx].astype("float32")
+    out = np.empty((len(idx), *x.shape[1:]), "float32")
+    for j, i in enumerate(idx):
+        np.subtract(x[i], med[j], out=out[j])
+        np.divide(out[j], iqr[j], out=out[j])
+    return np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 @dataclass(frozen=True)
@@ -327,9 +339,11 @@ class FusedDetector(Detector):
         sb, sa = state["stats_before"], state["stats_after"]
         prob = tiled_probability(self.model, before, after, sb, sa, tile_pixels=TILE_PIXELS,
                                  threads=self.threads, valid=valid)
-        zb, za = standardize(before, *sb), standardize(after, *sa)
-        ev = _evidence_without_seg(zb, za, prob, tuple(self.band_names))
-        ev["_zb"], ev["_za"] = zb, za
+        # the context maps read the MAGNITUDE_BANDS only: the other 4 are not standardised
+        mi = [self.band_index(n) for n in MAGNITUDE_BANDS]
+        zb, za = _standardize_bands(before, sb, mi), _standardize_bands(after, sa, mi)
+        ev = _evidence_without_seg(zb, za, prob, MAGNITUDE_BANDS)
+        ev["_zb"], ev["_za"] = zb, za  # (6, M, N), MAGNITUDE_BANDS
         if self._memo is not None:
             self._memo[key] = ev
         return ev
@@ -364,7 +378,7 @@ class FusedDetector(Detector):
                 state = self.end_pass(state, self.block_stats(state, b, a, ok))
                 state["pass"] = step + 1
             ev = self.evidence(state, b, a, ok)
-            ev["seg7"] = seg7_map(ev["_zb"], ev["_za"], tuple(self.band_names))
+            ev["seg7"] = seg7_map(ev["_zb"], ev["_za"], MAGNITUDE_BANDS)
             return state, ev, ok
         finally:
             self._memo = None
@@ -439,7 +453,7 @@ class FusedDetector(Detector):
         thr = float(state["threshold"])
         mask = self._decide(ev, p >= thr, ok)
         if self.params["delineate"]:
-            gi = [self.band_index(n) for n in GUIDE_BANDS]
+            gi = [MAGNITUDE_BANDS.index(n) for n in GUIDE_BANDS]
             mask = refine_mask(ev["_zb"][gi], ev["_za"][gi], mask, valid=ok, grow=False)
         p[~ok] = np.nan
         params = {"model": self.params["model"], "stacker": self.params["stacker"],
@@ -470,7 +484,7 @@ class FusedDetector(Detector):
             if name != "seg7":
                 cand &= cheap[name] >= floor
         if "seg7" in st.floors or "seg7" in st.sure:
-            seg = seg7_map(ev["_zb"], ev["_za"], tuple(self.band_names), cand)
+            seg = seg7_map(ev["_zb"], ev["_za"], MAGNITUDE_BANDS, cand)
             sure = np.ones(ok.shape, bool)
             for name, level in st.sure.items():
                 sure &= (seg if name == "seg7" else cheap[name]) >= level
