@@ -350,8 +350,11 @@ class FusedDetector(Detector):
 
     def tails(self, state: FitState, ev: dict[str, np.ndarray]) -> np.ndarray:
         """(k, M, N) per-scene tail scores of the stacker's features."""
-        return np.stack([tail_score(ev[f], EVIDENCE[f], state["evidence_counts"][f])
-                         for f in self.stacker.features])
+        first = ev[self.stacker.features[0]]
+        out = np.empty((len(self.stacker.features), *first.shape), "float32")
+        for k, f in enumerate(self.stacker.features):  # no stacked copy of the k maps
+            out[k] = tail_score(ev[f], EVIDENCE[f], state["evidence_counts"][f])
+        return out
 
     def probability(self, state: FitState, ev: dict[str, np.ndarray]) -> np.ndarray:
         """The stacker's change probability of one block (kept with the evidence in memory)."""
@@ -450,6 +453,11 @@ class FusedDetector(Detector):
         b, a, ok = check_pair(before, after, valid)
         ev = self.evidence(state, b, a, ok)
         p = self.probability(state, ev)
+        if self._memo is None:  # the ranked maps are in p now: free them before the decision
+            keep = {*FLOORS, *self.stacker.floors, *self.stacker.sure}
+            for f in self.stacker.features:
+                if f not in keep:
+                    ev.pop(f, None)
         thr = float(state["threshold"])
         mask = self._decide(ev, p >= thr, ok)
         if self.params["delineate"]:
