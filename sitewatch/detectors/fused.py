@@ -139,9 +139,16 @@ def seg7_map(zb: np.ndarray, za: np.ndarray, band_names: tuple[str, ...],
     those and their 3-pixel neighbourhood only.
     """
     mi = [band_names.index(b) for b in MAGNITUDE_BANDS]
-    if where is not None:
-        where = ndimage.binary_dilation(where, np.ones((7, 7), bool))
-    return box_mean(shift_tolerant_magnitude(zb[mi], za[mi], where), 7)
+    if where is not None:  # binary dilation by a 7 x 7 square, as two 1-D passes
+        where = ndimage.maximum_filter(where.view(np.uint8), 7, mode="constant").view(bool)
+    return box_mean(shift_tolerant_magnitude(_bands(zb, mi), _bands(za, mi), where), 7)
+
+
+def _bands(z: np.ndarray, idx: list[int]) -> np.ndarray:
+    """``z[idx]``: a view, not a copy, when the indices are consecutive."""
+    if idx == list(range(idx[0], idx[0] + len(idx))):
+        return z[idx[0]:idx[0] + len(idx)]
+    return z[idx]
 
 
 def evidence_maps(zb: np.ndarray, za: np.ndarray, prob: np.ndarray,
@@ -168,11 +175,11 @@ def _evidence_without_seg(zb: np.ndarray, za: np.ndarray, prob: np.ndarray,
     """:func:`evidence_maps` but ``seg7``, which the detector makes where it is needed."""
     mi = [band_names.index(b) for b in MAGNITUDE_BANDS]
     gi = [band_names.index(b) for b in GUIDE_BANDS]
-    mag = change_magnitude(zb[mi], za[mi])
+    mag = change_magnitude(_bands(zb, mi), _bands(za, mi))
     p = np.clip(prob, _LOGIT_CLIP, 1 - _LOGIT_CLIP)
     logit = (np.log(p) - np.log1p(-p)).astype("float32")
     cnn5 = box_mean(logit, 5)
-    guide = za[gi].mean(0)
+    guide = _bands(za, gi).mean(0)
     return {
         "gfa": guided_filter(guide, mag, *_GUIDED["gfa"]),
         "gfm": guided_filter(mag, mag, *_GUIDED["gfm"]),
@@ -193,7 +200,8 @@ def _standardize_bands(x: np.ndarray, stats: tuple[np.ndarray, ...], idx: list[i
     for j, i in enumerate(idx):
         np.subtract(x[i], med[j], out=out[j])
         np.divide(out[j], iqr[j], out=out[j])
-    return np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    np.copyto(out, np.float32(0), where=~np.isfinite(out))  # NaN and +-inf become 0
+    return out
 
 
 @dataclass(frozen=True)
@@ -360,7 +368,8 @@ class FusedDetector(Detector):
         """The stacker's change probability of one block (kept with the evidence in memory)."""
         if "_p" not in ev:
             ev["_p"] = self.stacker.probability(self.tails(state, ev))
-        return ev["_p"].copy()
+        # the memo (in memory) keeps it for the next call; a block's maps are its own
+        return ev["_p"] if self._memo is None else ev["_p"].copy()
 
     def scene_evidence(self, before: np.ndarray, after: np.ndarray,
                        valid: np.ndarray | None = None
@@ -462,7 +471,10 @@ class FusedDetector(Detector):
         mask = self._decide(ev, p >= thr, ok)
         if self.params["delineate"]:
             gi = [MAGNITUDE_BANDS.index(n) for n in GUIDE_BANDS]
-            mask = refine_mask(ev["_zb"][gi], ev["_za"][gi], mask, valid=ok, grow=False)
+            if self._memo is None:  # only the standardised bands are read from here on
+                ev = {k: ev[k] for k in ("_zb", "_za")}
+            mask = refine_mask(_bands(ev["_zb"], gi), _bands(ev["_za"], gi), mask, valid=ok,
+                               grow=False)
         p[~ok] = np.nan
         params = {"model": self.params["model"], "stacker": self.params["stacker"],
                   "threshold": thr, "expected_share": round(float(state["expected_share"]), 6),
