@@ -356,18 +356,26 @@ class FusedDetector(Detector):
             self._memo[key] = ev
         return ev
 
-    def tails(self, state: FitState, ev: dict[str, np.ndarray]) -> np.ndarray:
-        """(k, M, N) per-scene tail scores of the stacker's features."""
+    def tails(self, state: FitState, ev: dict[str, np.ndarray], *, release: bool = False
+              ) -> np.ndarray:
+        """(k, M, N) per-scene tail scores of the stacker's features.
+
+        ``release``: drop each feature map from ``ev`` once it is scored (a block's
+        maps, which nothing reads again), so the scores take its memory."""
         first = ev[self.stacker.features[0]]
         out = np.empty((len(self.stacker.features), *first.shape), "float32")
+        keep = {*FLOORS, *self.stacker.floors, *self.stacker.sure}
         for k, f in enumerate(self.stacker.features):  # no stacked copy of the k maps
             out[k] = tail_score(ev[f], EVIDENCE[f], state["evidence_counts"][f])
+            if release and f not in keep:
+                del ev[f]
         return out
 
     def probability(self, state: FitState, ev: dict[str, np.ndarray]) -> np.ndarray:
         """The stacker's change probability of one block (kept with the evidence in memory)."""
         if "_p" not in ev:
-            ev["_p"] = self.stacker.probability(self.tails(state, ev))
+            ev["_p"] = self.stacker.probability(self.tails(state, ev,
+                                                          release=self._memo is None))
         # the memo (in memory) keeps it for the next call; a block's maps are its own
         return ev["_p"] if self._memo is None else ev["_p"].copy()
 
@@ -461,12 +469,7 @@ class FusedDetector(Detector):
               valid: np.ndarray | None = None) -> ChangeMap:
         b, a, ok = check_pair(before, after, valid)
         ev = self.evidence(state, b, a, ok)
-        p = self.probability(state, ev)
-        if self._memo is None:  # the ranked maps are in p now: free them before the decision
-            keep = {*FLOORS, *self.stacker.floors, *self.stacker.sure}
-            for f in self.stacker.features:
-                if f not in keep:
-                    ev.pop(f, None)
+        p = self.probability(state, ev)  # (a block's ranked maps are freed as they are scored)
         thr = float(state["threshold"])
         mask = self._decide(ev, p >= thr, ok)
         if self.params["delineate"]:
