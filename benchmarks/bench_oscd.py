@@ -296,6 +296,20 @@ def speed(data: dict) -> str:  # type: ignore[type-arg]
             "(other processes share the machine).")
 
 
+def share_table(data: dict) -> str:  # type: ignore[type-arg]
+    """The default's flagged share against the labelled change share, per city."""
+    rows, within = [], 0
+    for city, (_, _, truth) in data.items():
+        m = S2_MASKS[city]
+        ratio = m.mean() / max(truth.mean(), 1e-9)
+        within += 0.5 <= ratio <= 2
+        rows.append(f"| {city} | {100 * truth.mean():.2f}% | {100 * m.mean():.2f}% | "
+                    f"{ratio:.2f}{'' if 0.5 <= ratio <= 2 else ' ✗'} |")
+    return ("| city | labelled change | flagged by the default | ratio |\n|---|---|---|---|\n"
+            + "\n".join(rows) + f"\n\nWithin 0.5-2x of the labelled share: **{within} of "
+            f"{len(data)}** (leave-one-city-out models, minimum mapping unit applied).")
+
+
 def main() -> int:
     require_data(OSCD_ROOT)
     t0 = time.perf_counter()
@@ -303,6 +317,7 @@ def main() -> int:
     acc, allconf = accuracy_table(data)
     s2_masks = S2_MASKS
     calib = calibration_table(data)
+    shares = share_table(data)
     irm = irmad_table(data)
     s1 = s1_section(data, allconf[DEFAULT_DETECTOR], s2_masks) if S1_ROOT.is_dir() else \
         "oscd-s1 not found"
@@ -349,6 +364,14 @@ Labels: OSCD, CC BY-NC-SA 4.0
 ### Accuracy of every registered Sentinel-2 detector (default: `{DEFAULT_DETECTOR}`)
 
 {acc}
+
+The `fused` row is leave-one-city-out too: each city is scored with the fold network that never
+saw it and the fold stacker of `benchmarks/train_fusion.py` (`models/fused-loco-<city>.json`,
+rule and weights chosen on the 8 others; nested results and 3 seeds in `fusion.md`).
+
+### Flagged share of the default against the labelled change share
+
+{shares}
 
 ### Leave-one-city-out training of `cnn`, shipped recipe (`models/loco-<city>.json`)
 
