@@ -418,7 +418,9 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
     scratch_dir : path-like, optional
         Where intermediate arrays live (default: a temporary folder in ``out_dir``):
         about 11 bytes per pixel, plus the decoded pair when the detector needs more
-        than one pass.
+        than one pass, plus the fit sample of a large raster when the detector fits in
+        more than one pass (8 bytes per band per sampled pixel with its context: 1.8 GB
+        for `fused` on a Sentinel-2 tile).
     compress_level : int
         DEFLATE level of the output COGs (1: fast; the pixels are the same at any level).
     progress : callable, optional
