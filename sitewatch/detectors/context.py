@@ -40,17 +40,22 @@ __all__ = ["box_mean", "guided_filter", "change_magnitude", "shift_tolerant_magn
            "guided_reach"]
 
 
-def box_mean(x: np.ndarray, size: int) -> np.ndarray:
+def box_mean(x: np.ndarray, size: int, out: np.ndarray | None = None) -> np.ndarray:
     """Mean over a ``size`` x ``size`` window (edges repeat the nearest pixel).
 
-    Reach: ``size // 2`` pixels.
+    Reach: ``size // 2`` pixels. ``out``: a float32 array of ``x``'s shape to write into
+    (not ``x`` itself).
 
     Examples
     --------
     >>> box_mean(np.eye(3, dtype="float32"), 3)[1, 1]
     np.float32(0.33333334)
     """
-    return ndimage.uniform_filter(np.asarray(x, "float32"), size, mode="nearest")
+    x = np.asarray(x, "float32")
+    if out is None:
+        return ndimage.uniform_filter(x, size, mode="nearest")
+    ndimage.uniform_filter(x, size, mode="nearest", output=out)
+    return out
 
 
 def guided_reach(radius: int) -> int:
@@ -75,12 +80,21 @@ def guided_filter(guide: np.ndarray, x: np.ndarray, radius: int, eps: float) -> 
     """
     n = 2 * radius + 1
     g = np.asarray(guide, "float32")
+    x = np.asarray(x, "float32")
     mi, mx = box_mean(g, n), box_mean(x, n)
-    cov = box_mean(g * x, n) - mi * mx
-    var = box_mean(g * g, n) - mi * mi
-    a = cov / (var + np.float32(eps))
-    b = mx - a * mi
-    return box_mean(a, n) * g + box_mean(b, n)
+    # the same float32 operations as the textbook form, on four reused maps
+    t = np.multiply(g, x)
+    cov = box_mean(t, n)
+    cov -= np.multiply(mi, mx, out=t)                 # cov(g, x)
+    var = box_mean(np.multiply(g, g, out=t), n)
+    var -= np.multiply(mi, mi, out=t)                 # var(g)
+    var += np.float32(eps)
+    a = np.divide(cov, var, out=cov)
+    b = np.subtract(mx, np.multiply(a, mi, out=t), out=mx)
+    out = box_mean(a, n)
+    out *= g
+    out += box_mean(b, n, out=var)
+    return out
 
 
 def change_magnitude(zb: np.ndarray, za: np.ndarray) -> np.ndarray:

@@ -67,6 +67,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -91,7 +93,6 @@ from sitewatch.detectors.learned import (
     TILE_PIXELS,
     image_stats,
     load_model,
-    standardize,
     tiled_probability,
 )
 from sitewatch.detectors.params import Param
@@ -138,9 +139,16 @@ def seg7_map(zb: np.ndarray, za: np.ndarray, band_names: tuple[str, ...],
     those and their 3-pixel neighbourhood only.
     """
     mi = [band_names.index(b) for b in MAGNITUDE_BANDS]
-    if where is not None:
-        where = ndimage.binary_dilation(where, np.ones((7, 7), bool))
-    return box_mean(shift_tolerant_magnitude(zb[mi], za[mi], where), 7)
+    if where is not None:  # binary dilation by a 7 x 7 square, as two 1-D passes
+        where = ndimage.maximum_filter(where.view(np.uint8), 7, mode="constant").view(bool)
+    return box_mean(shift_tolerant_magnitude(_bands(zb, mi), _bands(za, mi), where), 7)
+
+
+def _bands(z: np.ndarray, idx: list[int]) -> np.ndarray:
+    """``z[idx]``: a view, not a copy, when the indices are consecutive."""
+    if idx == list(range(idx[0], idx[0] + len(idx))):
+        return z[idx[0]:idx[0] + len(idx)]
+    return z[idx]
 
 
 def evidence_maps(zb: np.ndarray, za: np.ndarray, prob: np.ndarray,
@@ -167,11 +175,11 @@ def _evidence_without_seg(zb: np.ndarray, za: np.ndarray, prob: np.ndarray,
     """:func:`evidence_maps` but ``seg7``, which the detector makes where it is needed."""
     mi = [band_names.index(b) for b in MAGNITUDE_BANDS]
     gi = [band_names.index(b) for b in GUIDE_BANDS]
-    mag = change_magnitude(zb[mi], za[mi])
+    mag = change_magnitude(_bands(zb, mi), _bands(za, mi))
     p = np.clip(prob, _LOGIT_CLIP, 1 - _LOGIT_CLIP)
     logit = (np.log(p) - np.log1p(-p)).astype("float32")
     cnn5 = box_mean(logit, 5)
-    guide = za[gi].mean(0)
+    guide = _bands(za, gi).mean(0)
     return {
         "gfa": guided_filter(guide, mag, *_GUIDED["gfa"]),
         "gfm": guided_filter(mag, mag, *_GUIDED["gfm"]),
@@ -180,6 +188,20 @@ def _evidence_without_seg(zb: np.ndarray, za: np.ndarray, prob: np.ndarray,
         "rzv15": box_mean(mag, 15),
         "cnn5p": (1 / (1 + np.exp(-cnn5))).astype("float32"),
     }
+
+
+def _standardize_bands(x: np.ndarray, stats: tuple[np.ndarray, ...], idx: list[int]
+                       ) -> np.ndarray:
+    """``standardize(x, *stats)[idx]``, made band by band into one array (no copy of the
+    other bands)."""
+    med = np.asarray(stats[0])[idx].astype("float32")
+    iqr = np.asarray(stats[1])[idx].astype("float32")
+    out = np.empty((len(idx), *x.shape[1:]), "float32")
+    for j, i in enumerate(idx):
+        np.subtract(x[i], med[j], out=out[j])
+        np.divide(out[j], iqr[j], out=out[j])
+    np.copyto(out, np.float32(0), where=~np.isfinite(out))  # NaN and +-inf become 0
+    return out
 
 
 @dataclass(frozen=True)
@@ -312,6 +334,7 @@ class FusedDetector(Detector):
         # pooling cells as apply's, so the network sees the same grid in every pass
         self.stats_halo = -(-self.halo // arch.align) * arch.align  # type: ignore[misc]
         self._memo: dict[tuple[Any, ...], dict[str, np.ndarray]] | None = None
+        self._fit_memo: dict[int, tuple[np.ndarray, dict[str, np.ndarray]]] | None = None
 
     # -- evidence ---------------------------------------------------------------
     def evidence(self, state: FitState, before: np.ndarray, after: np.ndarray,
@@ -324,23 +347,37 @@ class FusedDetector(Detector):
         sb, sa = state["stats_before"], state["stats_after"]
         prob = tiled_probability(self.model, before, after, sb, sa, tile_pixels=TILE_PIXELS,
                                  threads=self.threads, valid=valid)
-        zb, za = standardize(before, *sb), standardize(after, *sa)
-        ev = _evidence_without_seg(zb, za, prob, tuple(self.band_names))
-        ev["_zb"], ev["_za"] = zb, za
+        # the context maps read the MAGNITUDE_BANDS only: the other 4 are not standardised
+        mi = [self.band_index(n) for n in MAGNITUDE_BANDS]
+        zb, za = _standardize_bands(before, sb, mi), _standardize_bands(after, sa, mi)
+        ev = _evidence_without_seg(zb, za, prob, MAGNITUDE_BANDS)
+        ev["_zb"], ev["_za"] = zb, za  # (6, M, N), MAGNITUDE_BANDS
         if self._memo is not None:
             self._memo[key] = ev
         return ev
 
-    def tails(self, state: FitState, ev: dict[str, np.ndarray]) -> np.ndarray:
-        """(k, M, N) per-scene tail scores of the stacker's features."""
-        return np.stack([tail_score(ev[f], EVIDENCE[f], state["evidence_counts"][f])
-                         for f in self.stacker.features])
+    def tails(self, state: FitState, ev: dict[str, np.ndarray], *, release: bool = False
+              ) -> np.ndarray:
+        """(k, M, N) per-scene tail scores of the stacker's features.
+
+        ``release``: drop each feature map from ``ev`` once it is scored (a block's
+        maps, which nothing reads again), so the scores take its memory."""
+        first = ev[self.stacker.features[0]]
+        out = np.empty((len(self.stacker.features), *first.shape), "float32")
+        keep = {*FLOORS, *self.stacker.floors, *self.stacker.sure}
+        for k, f in enumerate(self.stacker.features):  # no stacked copy of the k maps
+            out[k] = tail_score(ev[f], EVIDENCE[f], state["evidence_counts"][f])
+            if release and f not in keep:
+                del ev[f]
+        return out
 
     def probability(self, state: FitState, ev: dict[str, np.ndarray]) -> np.ndarray:
         """The stacker's change probability of one block (kept with the evidence in memory)."""
         if "_p" not in ev:
-            ev["_p"] = self.stacker.probability(self.tails(state, ev))
-        return ev["_p"].copy()
+            ev["_p"] = self.stacker.probability(self.tails(state, ev,
+                                                          release=self._memo is None))
+        # the memo (in memory) keeps it for the next call; a block's maps are its own
+        return ev["_p"] if self._memo is None else ev["_p"].copy()
 
     def scene_evidence(self, before: np.ndarray, after: np.ndarray,
                        valid: np.ndarray | None = None
@@ -361,12 +398,24 @@ class FusedDetector(Detector):
                 state = self.end_pass(state, self.block_stats(state, b, a, ok))
                 state["pass"] = step + 1
             ev = self.evidence(state, b, a, ok)
-            ev["seg7"] = seg7_map(ev["_zb"], ev["_za"], tuple(self.band_names))
+            ev["seg7"] = seg7_map(ev["_zb"], ev["_za"], MAGNITUDE_BANDS)
             return state, ev, ok
         finally:
             self._memo = None
 
     # -- fit/apply ----------------------------------------------------------------
+    @contextmanager
+    def fit_memo(self) -> Iterator[None]:
+        """Within it, the evidence pass keeps each window's ranked maps (not the
+        network's inputs) for the probability pass, which then runs no network: for a
+        fit whose windows come back with the same ``valid`` array in every pass (the
+        block runner's :func:`~sitewatch.pipeline.blockwise.fit_blocks`)."""
+        self._fit_memo = {}
+        try:
+            yield
+        finally:
+            self._fit_memo = None
+
     def block_stats(self, state: FitState, before: np.ndarray, after: np.ndarray,
                     valid: np.ndarray) -> Partial | None:
         step = state.get("pass", 0)
@@ -374,8 +423,16 @@ class FusedDetector(Detector):
             h = REFLECTANCE_HISTOGRAM
             return Partial.of(sums={"before": np.stack([h.counts(x, valid) for x in before]),
                                     "after": np.stack([h.counts(x, valid) for x in after])})
-        ev = self.evidence(state, before, after, valid)
+        memo = self._fit_memo
+        # the entry holds its valid array, so its id is not reused while it is there
+        kept = memo.pop(id(valid), None) if memo is not None and step == 2 else None
+        if kept is not None and kept[0] is valid:
+            ev = kept[1]
+        else:
+            ev = self.evidence(state, before, after, valid)
         if step == 1:
+            if memo is not None:
+                memo[id(valid)] = (valid, {f: ev[f] for f in self.stacker.features})
             return Partial.of(sums={f: EVIDENCE[f].counts(ev[f], valid)
                                     for f in self.stacker.features})
         p = self.probability(state, ev)
@@ -412,12 +469,15 @@ class FusedDetector(Detector):
               valid: np.ndarray | None = None) -> ChangeMap:
         b, a, ok = check_pair(before, after, valid)
         ev = self.evidence(state, b, a, ok)
-        p = self.probability(state, ev)
+        p = self.probability(state, ev)  # (a block's ranked maps are freed as they are scored)
         thr = float(state["threshold"])
         mask = self._decide(ev, p >= thr, ok)
         if self.params["delineate"]:
-            gi = [self.band_index(n) for n in GUIDE_BANDS]
-            mask = refine_mask(ev["_zb"][gi], ev["_za"][gi], mask, valid=ok, grow=False)
+            gi = [MAGNITUDE_BANDS.index(n) for n in GUIDE_BANDS]
+            if self._memo is None:  # only the standardised bands are read from here on
+                ev = {k: ev[k] for k in ("_zb", "_za")}
+            mask = refine_mask(_bands(ev["_zb"], gi), _bands(ev["_za"], gi), mask, valid=ok,
+                               grow=False)
         p[~ok] = np.nan
         params = {"model": self.params["model"], "stacker": self.params["stacker"],
                   "threshold": thr, "expected_share": round(float(state["expected_share"]), 6),
@@ -447,7 +507,7 @@ class FusedDetector(Detector):
             if name != "seg7":
                 cand &= cheap[name] >= floor
         if "seg7" in st.floors or "seg7" in st.sure:
-            seg = seg7_map(ev["_zb"], ev["_za"], tuple(self.band_names), cand)
+            seg = seg7_map(ev["_zb"], ev["_za"], MAGNITUDE_BANDS, cand)
             sure = np.ones(ok.shape, bool)
             for name, level in st.sure.items():
                 sure &= (seg if name == "seg7" else cheap[name]) >= level

@@ -111,7 +111,7 @@ def standardize(x: np.ndarray, median: np.ndarray, iqr: np.ndarray) -> np.ndarra
     """
     z = (np.asarray(x, "float32") - median[:, None, None].astype("float32")) \
         / iqr[:, None, None].astype("float32")
-    return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.nan_to_num(z, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def model_inputs(before: np.ndarray, after: np.ndarray, stats_before: tuple[np.ndarray, ...],

@@ -263,7 +263,10 @@ class RegionTracer:
         sums: dict[str, Any] = {"count": np.bincount(idx, minlength=ids.size),
                                 "area": np.bincount(idx, px_area, minlength=ids.size)}
         for k in ("magnitude", "probability"):
-            if arrays.get(k) is not None:
+            if k == "probability" and "magnitude" in sums and \
+                    arrays.get(k) is arrays.get("magnitude"):  # one array (cnn, fused)
+                sums[k] = sums["magnitude"]
+            elif arrays.get(k) is not None:
                 v = arrays[k][final].astype("float64")
                 ok = np.isfinite(v)
                 sums[k] = (np.bincount(idx[ok], v[ok], minlength=ids.size),

@@ -37,6 +37,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
@@ -209,7 +210,8 @@ def fit_blocks(det: Detector, read: WindowReader, blocks: Sequence[RowBlock], co
                pool: ThreadPoolExecutor | None, *, window: int = 4,
                max_passes: int = MAX_PASSES,
                recycle: Callable[..., None] | None = None,
-               progress: ProgressFn | None = None) -> FitResult:
+               progress: ProgressFn | None = None,
+               spill: str | os.PathLike[str] | None = None) -> FitResult:
     """Fit a detector pass by pass over blocks, or over a sample of a large raster.
 
     The same as :meth:`sitewatch.detectors.base.Detector.run`'s fit: on a raster of
@@ -220,48 +222,71 @@ def fit_blocks(det: Detector, read: WindowReader, blocks: Sequence[RowBlock], co
     rows/cols (:attr:`~sitewatch.detectors.base.Detector.stats_halo` of them) are read
     but never counted. ``recycle``, if given, gets a window's arrays back once its
     statistics no longer need them (:meth:`~sitewatch.imagery.blocks.PairReader.recycle`).
-    From the second pass on, a sample is kept in memory (it is small) instead of
-    being read again.
+    From the second pass on, a sample is kept instead of being read again: in memory,
+    or in ``spill`` (a scratch folder; the sample of a Sentinel-2 tile is 1.8 GB as
+    float32) and read back from there. Each window's valid mask is the same array in
+    every pass, so a detector may keep what it derived from a window for the next pass
+    (``fit_memo``, a context manager the detector may have: the passes on a kept
+    sample run inside it).
     """
     rows = blocks[-1].row1 if blocks else 0
     sample = fit_sample_windows(det, rows, cols)
     units = sample if sample is not None else _row_windows(det, blocks, cols)
-    kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    kept: dict[int, tuple[Any, Any, np.ndarray]] = {}
     state = det.initial_state()
     passes = seen = 0
-    while not det.fit_done(state):
-        if passes >= max_passes:
-            raise DetectorError(f"{det.name}: fit did not finish in {max_passes} passes")
-        keep = sample is not None and passes > 0
+    with contextlib.ExitStack() as memo:
+        while not det.fit_done(state):
+            if passes >= max_passes:
+                raise DetectorError(f"{det.name}: fit did not finish in {max_passes} passes")
+            keep = sample is not None and passes > 0
+            fit_memo = getattr(det, "fit_memo", None)
+            if keep and passes == 1 and fit_memo is not None:
+                memo.enter_context(fit_memo())
 
-        def stats(i: int, st: dict[str, Any] = state, units: list[FitWindow] = units,
-                  keep: bool = keep) -> tuple[Partial | None, int]:
-            w = units[i]
-            pair = kept.get(i) or read(w.read0, w.read1, w.cread0, w.cread1)
-            core = np.zeros(pair[0].shape[1:], bool)
-            core[w.core] = True
-            bef, aft, ok = check_pair(*pair, core)
-            n = int(ok.sum())
-            part = det.block_stats(st, bef, aft, ok) if n else None
-            if keep:
-                kept[i] = pair
-            elif recycle is not None and not _shares_memory(part, pair):
-                recycle(*pair)
-            return part, n
+            def stats(i: int, st: dict[str, Any] = state, units: list[FitWindow] = units,
+                      keep: bool = keep) -> tuple[Partial | None, int]:
+                w = units[i]
+                if i in kept:
+                    bef, aft, ok = kept[i]
+                    if spill is not None:
+                        bef, aft = np.load(bef), np.load(aft)
+                else:
+                    pair = read(w.read0, w.read1, w.cread0, w.cread1)
+                    core = np.zeros(pair[0].shape[1:], bool)
+                    core[w.core] = True
+                    bef, aft, ok = check_pair(*pair, core)
+                n = int(ok.sum())
+                part = det.block_stats(st, bef, aft, ok) if n else None
+                if keep and i not in kept:
+                    if spill is None:
+                        kept[i] = (bef, aft, ok)
+                    else:
+                        names = [Path(spill) / f"fit-sample-{i}-{d}.npy" for d in "ba"]
+                        np.save(names[0], bef)
+                        np.save(names[1], aft)
+                        kept[i] = (names[0], names[1], ok)
+                if not keep and recycle is not None and not _shares_memory(part, (bef, aft)):
+                    recycle(bef, aft)
+                return part, n
 
-        stage = f"fit pass {passes + 1}"
-        tick = None if progress is None else \
-            (lambda done, total, stage=stage: progress(stage, done, total))
-        parts = list(_ordered(pool, stats, range(len(units)), window, tick))
-        seen = sum(n for _, n in parts)
-        if passes == 0 and sample is not None and not sample_is_usable(seen, sample):
-            log.info("%s: the fit sample is mostly cloud or no-data: fitting on every pixel",
-                     det.name)
-            sample, units = None, _row_windows(det, blocks, cols)
-            continue
-        state = det.end_pass(state, merge_partials(p for p, _ in parts))
-        passes += 1
-        state["pass"] = state.get("pass", 0) + 1
+            stage = f"fit pass {passes + 1}"
+            tick = None if progress is None else \
+                (lambda done, total, stage=stage: progress(stage, done, total))
+            parts = list(_ordered(pool, stats, range(len(units)), window, tick))
+            seen = sum(n for _, n in parts)
+            if passes == 0 and sample is not None and not sample_is_usable(seen, sample):
+                log.info("%s: the fit sample is mostly cloud or no-data: fitting on every "
+                         "pixel", det.name)
+                sample, units = None, _row_windows(det, blocks, cols)
+                continue
+            state = det.end_pass(state, merge_partials(p for p, _ in parts))
+            passes += 1
+            state["pass"] = state.get("pass", 0) + 1
+    for bef, aft, _ in kept.values():
+        if spill is not None:
+            os.unlink(bef)
+            os.unlink(aft)
     kept.clear()
     return FitResult(state, passes, sample_record(sample, seen, rows, cols))
 
@@ -333,8 +358,7 @@ def detect_change_arrays(before: np.ndarray, after: np.ndarray, *, method: str |
         fit = fit_blocks(det, read, blocks, cols, pool, window=2 * threads)
 
         def apply(blk: RowBlock) -> ChangeMap:
-            bb, aa, okb = check_pair(*read(blk.read0, blk.read1, 0, cols))
-            return det.apply(fit.state, bb, aa, okb)
+            return det.apply(fit.state, *read(blk.read0, blk.read1, 0, cols))
 
         parts = list(_ordered(pool, apply, blocks, 2 * threads))
     finally:
@@ -394,7 +418,9 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
     scratch_dir : path-like, optional
         Where intermediate arrays live (default: a temporary folder in ``out_dir``):
         about 11 bytes per pixel, plus the decoded pair when the detector needs more
-        than one pass.
+        than one pass, plus the fit sample of a large raster when the detector fits in
+        more than one pass (8 bytes per band per sampled pixel with its context: 1.8 GB
+        for `fused` on a Sentinel-2 tile).
     compress_level : int
         DEFLATE level of the output COGs (1: fast; the pixels are the same at any level).
     progress : callable, optional
@@ -439,7 +465,7 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
                           GDAL_NUM_THREADS=str(max(threads, 1))):
             # 1. fit passes
             fit = fit_blocks(det, reader.read_window, blocks, cols, pool, window=window,
-                             recycle=reader.recycle, progress=progress)
+                             recycle=reader.recycle, progress=progress, spill=tmp)
             state, passes = fit.state, fit.passes
             timings["fit"] = time.perf_counter() - t_start
             # 2. apply pass: per-pixel arrays to scratch, mask labelled as it comes
@@ -453,25 +479,31 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
             fields = ("magnitude", "probability", "change_type")
             for k, dt in _scratch_dtypes(fields).items():  # sparse files: free until written
                 scratch[k] = ScratchArray(tmp / f"{k}.raw", (rows, cols), dt)
-            last: dict[str, Any] = {"fields": set()}
+            # fields written to scratch; fields that are the magnitude array itself
+            last: dict[str, Any] = {"fields": set(), "alias": set()}
 
             def apply(b: RowBlock) -> Any:
                 pair = reader.read(b)
-                bef, aft, ok = check_pair(*pair)
-                cm = apply_block(det, state, bef, aft, ok)
+                # the detector validates the pair (missing pixels are NaN) and says which
+                # pixels were valid: no second pass over the bands here
+                cm = apply_block(det, state, *pair)
+                ok = cm.valid if cm.valid is not None else check_pair(*pair)[2]
                 core = b.core
                 for k in fields:
                     arr = getattr(cm, k)
-                    if arr is not None:
+                    if arr is None:
+                        continue
+                    if k != "magnitude" and arr is cm.magnitude:  # one array (cnn, fused)
+                        last["alias"].add(k)
+                    else:
                         scratch[k].write_rows(b.row0, arr[core])
                         last["fields"].add(k)
                 mask = np.asarray(cm.mask[core], bool)
                 scratch["mask0"].write_rows(b.row0, mask)
-                scratch["valid"].write_rows(b.row0, ok[core] if cm.valid is None
-                                            else np.asarray(cm.valid[core], bool))
+                scratch["valid"].write_rows(b.row0, np.asarray(ok[core], bool))
                 last["params"], last["threshold"] = cm.params, cm.threshold
                 labels = tracer.label_block(b, mask)
-                del cm, bef, aft
+                del cm, ok
                 reader.recycle(*pair)  # everything made of it is in the scratch files now
                 return labels
 
@@ -488,6 +520,7 @@ def detect_change_files(before: str | os.PathLike[str], after: str | os.PathLike
             def trace(b: RowBlock) -> Any:
                 mask = scratch["mask0"].read_rows(b.row0, b.row1).view(bool)
                 arrays = {k: scratch[k].read_rows(b.row0, b.row1) for k in last["fields"]}
+                arrays.update({k: arrays["magnitude"] for k in last["alias"]})
                 final, regs = tracer.trace_block(b, mask, arrays)
                 m = final.view("uint8").copy()
                 m[~scratch["valid"].read_rows(b.row0, b.row1).view(bool)] = 255

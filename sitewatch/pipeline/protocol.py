@@ -53,8 +53,12 @@ def create_block_detector(name: str, *, band_names: tuple[str, ...] = (),
 
 
 def apply_block(det: Detector, state: dict[str, Any], before: np.ndarray, after: np.ndarray,
-                valid: np.ndarray) -> ChangeMap:
-    """The change map of one block, typed like the in-memory path types it."""
+                valid: np.ndarray | None = None) -> ChangeMap:
+    """The change map of one block, typed like the in-memory path types it.
+
+    ``valid``: the caller's mask of valid pixels, if any beyond the finite ones (the
+    detector's :func:`~sitewatch.detectors.base.check_pair` finds the NaN itself).
+    """
     cm = det.apply(state, before, after, valid)
     names = det.band_names
     if cm.change_type is None and cm.mask.any() and all(n in names for n in INDEX_BANDS):

@@ -205,6 +205,8 @@ def small_sample(monkeypatch):
     ("irmad", 100),      # iterated passes: the sample is kept in memory from pass 2 on
     ("cnn", 64),         # normalisation quantiles of the sample; halo, alignment 8
     ("pcakmeans", 48),   # statistics with context around each window, aligned to 5
+    ("fused", 64),       # 3 passes: the sample spilled to scratch, the evidence kept for
+                         # the probability pass (fit_memo)
 ])
 def test_sampled_fit_is_one_path(pair_files, tmp_path, small_sample, method, block_rows):
     folder, before, after = pair_files
