@@ -61,15 +61,26 @@ def changed_fraction(zb: np.ndarray, za: np.ndarray, mask: np.ndarray, *,
     """
     zb = np.asarray(zb, "float32")
     za = np.asarray(za, "float32")
-    d = za - zb
-    strength = np.sqrt(np.einsum("bij,bij->ij", d, d))
-    strongest = ndimage.maximum_filter(np.where(mask, strength, 0), size=window)
+    # band by band: a few (M, N) planes, never a (B, M, N) temporary (full-width blocks)
+    strength = np.zeros(mask.shape, "float32")
+    for b in range(zb.shape[0]):
+        db = za[b] - zb[b]
+        strength += db * db
+    np.sqrt(strength, out=strength)
+    strongest = ndimage.maximum_filter(np.where(mask, strength, np.float32(0)), size=window)
     core = (mask & (strength >= core_share * strongest)).astype("float32")
+    del strength, strongest
     n = ndimage.uniform_filter(core, window, mode="constant")
-    s = np.stack([ndimage.uniform_filter(x * core, window, mode="constant") for x in za])
-    s /= np.maximum(n, 1e-6)
-    v = s - zb
-    f = np.einsum("bij,bij->ij", d, v) / np.maximum(np.einsum("bij,bij->ij", v, v), 1e-6)
+    inv = 1 / np.maximum(n, np.float32(1e-6))
+    num = np.zeros(mask.shape, "float32")
+    den = np.zeros(mask.shape, "float32")
+    for b in range(zb.shape[0]):
+        v = ndimage.uniform_filter(za[b] * core, window, mode="constant")
+        v *= inv
+        v -= zb[b]  # the core's mean spectrum minus this pixel's before spectrum
+        num += (za[b] - zb[b]) * v
+        den += v * v
+    f = num / np.maximum(den, np.float32(1e-6))
     f[n <= 0] = 0
     return np.clip(f, 0, 1).astype("float32")
 
