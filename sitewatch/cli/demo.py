@@ -37,9 +37,10 @@ def command(out: Path, method: str | None, overwrite: bool) -> None:
                else "  change   none found")
     click.echo(f"  accuracy vs OSCD label: precision {m.get('precision', 0):.3f}, recall "
                f"{m.get('recall', 0):.3f}, F1 {m.get('f1', 0):.3f}")
-    trained_on = (r.change.params.get("model_meta") or {}).get("trained_on")
-    if trained_on is not None:  # a learned detector: say whether it saw this city
-        seen = "cupertino" in trained_on
+    metas = [r.change.params.get(k) or {} for k in ("model_meta", "stacker_meta")]
+    trained = [m["trained_on"] for m in metas if m.get("trained_on") is not None]
+    if trained:  # a learned detector: say whether any of its parts saw this city
+        seen = any("cupertino" in t for t in trained)
         click.echo("           (the model was trained on this city: not an independent score)"
                    if seen else "           (the model was trained without this city: an "
                    "out-of-training score)")

@@ -29,7 +29,7 @@ runner gets the answer of the in-memory run):
 In practice the sum of ``p`` is close to 2 % of every scene: the evidence is
 ranked within the scene, and ranks have the same distribution everywhere (on the
 10 unlabelled OSCD cities it is 1.9-2.1 %). So the layer acts as a quantile cap
-(about ``factor`` x 2 %, 3.5 % for ``fused``) that the floors lower where the
+(about ``factor`` x 2 %, 4 % for the shipped ``fused`` stacker) that the floors lower where the
 evidence is weak; an estimate of how much changed that also rises where much more
 changed was not found on the OSCD cities (absolute change levels there are not
 related to the labelled share).

@@ -17,9 +17,10 @@ robust-z reflectance (per band: minus the median, over the interquartile range):
 (:func:`~sitewatch.detectors.decision.tail_score`), and a logistic regression
 turns the five tail scores into a change probability ``p``. Its weights ship in
 ``sitewatch/detectors/models/fused-default.json``, trained by
-``benchmarks/train_fusion.py`` (seeded) on the 9 labelled OSCD cities, each
-city's network score from the fold model that never saw it; its accuracy is
-reported leave-one-city-out with every choice nested (``benchmarks/results/oscd.md``).
+``benchmarks/train_fusion.py`` (seeded) on the 8 labelled OSCD cities other than
+cupertino (the demo's city), like the network, each city's network score from the
+fold model that never saw it; its accuracy is reported leave-one-city-out with
+every choice nested (``benchmarks/results/oscd.md``).
 
 **Decision** (:mod:`sitewatch.detectors.decision`): the scene's expected
 changed area is the sum of ``p``; the ``factor`` x that many pixels of highest
