@@ -38,7 +38,7 @@ from common import OSCD_ROOT, require_data, write_section  # noqa: E402
 
 from sitewatch.bands import S2_LAND_BANDS  # noqa: E402
 from sitewatch.detectors.context import change_magnitude  # noqa: E402
-from sitewatch.detectors.learned import REFLECTANCE_HISTOGRAM, image_stats, standardize  # noqa: E402
+from sitewatch.detectors.learned import pair_stats, reflectance_partial, standardize  # noqa: E402
 from sitewatch.detectors.pair_synth import semisynthetic_pair  # noqa: E402
 from sitewatch.detectors.registry import DEFAULT_DETECTOR  # noqa: E402
 from sitewatch.imagery.oscd import find_oscd_cities, read_oscd_labels, read_oscd_pair  # noqa: E402
@@ -51,10 +51,8 @@ MARGIN_PX = 4
 def strong_change(before: np.ndarray, after: np.ndarray, label: np.ndarray) -> np.ndarray:
     """Labelled change pixels whose robust-z change magnitude is in the top half of the label's."""
     ok = np.isfinite(before).all(0) & np.isfinite(after).all(0)
-    h = REFLECTANCE_HISTOGRAM
-    zs = []
-    for x in (before, after):
-        zs.append(standardize(x, *image_stats(np.stack([h.counts(b, ok) for b in x]))))
+    st = pair_stats(reflectance_partial(before, after, ok), "bench_area")
+    zs = [standardize(before, *st["stats_before"]), standardize(after, *st["stats_after"])]
     m = change_magnitude(*zs)
     sel = label & ok
     return sel & (m >= np.median(m[sel]))
@@ -66,8 +64,7 @@ def measure(pair, mask: np.ndarray, px_m2: float) -> list[tuple[float, float]]: 
     out = []
     for r in pair.regions:
         mine = pair.region_id == r.index
-        near = ndimage.binary_dilation(mine | (pair.fraction * (pair.region_id == r.index) > 0),
-                                       iterations=MARGIN_PX)
+        near = ndimage.binary_dilation(mine, iterations=MARGIN_PX)
         ids = np.unique(lab[mine & (lab > 0)])
         hit = np.isin(lab, ids[ids > 0]) & near
         out.append((r.area_m2, float(hit.sum()) * px_m2))

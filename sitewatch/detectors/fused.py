@@ -90,10 +90,10 @@ from sitewatch.detectors.context import (
 from sitewatch.detectors.decision import PROBABILITY_HISTOGRAM, scene_threshold, tail_score
 from sitewatch.detectors.delineate import REFINE_REACH, refine_mask
 from sitewatch.detectors.learned import (
-    REFLECTANCE_HISTOGRAM,
     TILE_PIXELS,
-    image_stats,
-    load_model,
+    load_model_for,
+    pair_stats,
+    reflectance_partial,
     tiled_probability,
 )
 from sitewatch.detectors.params import Param
@@ -319,12 +319,8 @@ class FusedDetector(Detector):
         super().__init__(**kwargs)
         if not self.band_names:
             self.band_names = S2_LAND_BANDS
-        self.model = load_model(str(self.params["model"]))
+        self.model = load_model_for(str(self.params["model"]), self.band_names, "fused")
         self.stacker = load_stacker(str(self.params["stacker"]))
-        need = tuple(self.model.meta["bands"])
-        if tuple(self.band_names) != need:
-            raise DetectorError(f"the fused detector needs bands {', '.join(need)} in this "
-                                f"order, got {', '.join(self.band_names)}")
         arch = self.model.arch
         self.threads = available_cores()
         # evidence exact where the network and the windows see all they need, and the
@@ -421,9 +417,7 @@ class FusedDetector(Detector):
                     valid: np.ndarray) -> Partial | None:
         step = state.get("pass", 0)
         if step == 0:
-            h = REFLECTANCE_HISTOGRAM
-            return Partial.of(sums={"before": np.stack([h.counts(x, valid) for x in before]),
-                                    "after": np.stack([h.counts(x, valid) for x in after])})
+            return reflectance_partial(before, after, valid)
         memo = self._fit_memo
         # the entry holds its valid array, so its id is not reused while it is there
         kept = memo.pop(id(valid), None) if memo is not None and step == 2 else None
@@ -441,12 +435,11 @@ class FusedDetector(Detector):
                                 "sum_p": np.array([float(p[valid].sum(dtype="float64"))])})
 
     def end_pass(self, state: FitState, total: Partial | None) -> FitState:
-        if total is None:
-            raise DetectorError("fused: no pixel is valid on both dates")
         step = state.get("pass", 0)
         if step == 0:
-            return {**state, "stats_before": image_stats(total.sums["before"]),
-                    "stats_after": image_stats(total.sums["after"])}
+            return {**state, **pair_stats(total, "fused")}
+        if total is None:
+            raise DetectorError("fused: no pixel is valid on both dates")
         if step == 1:
             return {**state, "evidence_counts": {f: total.sums[f]
                                                  for f in self.stacker.features}}

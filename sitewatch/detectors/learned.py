@@ -70,7 +70,8 @@ from sitewatch.errors import DetectorError
 from sitewatch.types import ChangeMap
 
 __all__ = ["LearnedDetector", "CnnModel", "image_stats", "standardize", "model_inputs",
-           "load_model", "tiled_probability", "REFLECTANCE_HISTOGRAM", "MODEL_NAMES", "TILE_PIXELS"]
+           "load_model", "load_model_for", "reflectance_partial", "pair_stats",
+           "tiled_probability", "REFLECTANCE_HISTOGRAM", "MODEL_NAMES", "TILE_PIXELS"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,23 @@ def image_stats(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     med = np.array([h.quantile(c, 0.5) for c in counts])
     iqr = np.array([h.quantile(c, 0.75) - h.quantile(c, 0.25) for c in counts])
     return med, np.maximum(iqr, 1e-4)
+
+
+def reflectance_partial(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> Partial:
+    """One block's per-band reflectance histograms of both dates (a fit pass's partial),
+    for :func:`pair_stats`."""
+    h = REFLECTANCE_HISTOGRAM
+    return Partial.of(sums={"before": np.stack([h.counts(x, valid) for x in before]),
+                            "after": np.stack([h.counts(x, valid) for x in after])})
+
+
+def pair_stats(total: Partial | None, detector: str) -> dict[str, tuple[np.ndarray, ...]]:
+    """``stats_before`` and ``stats_after`` (per-band median, IQR) from the merged
+    :func:`reflectance_partial` of a scene."""
+    if total is None:
+        raise DetectorError(f"{detector}: no pixel is valid on both dates")
+    return {"stats_before": image_stats(total.sums["before"]),
+            "stats_after": image_stats(total.sums["after"])}
 
 
 def standardize(x: np.ndarray, median: np.ndarray, iqr: np.ndarray) -> np.ndarray:
@@ -314,6 +332,16 @@ def load_model(name: str = "default") -> CnnModel:
     return _load(path.resolve())
 
 
+def load_model_for(name: str, band_names: tuple[str, ...], detector: str) -> CnnModel:
+    """:func:`load_model`, checking that ``band_names`` are the model's bands in its order."""
+    model = load_model(name)
+    need = tuple(model.meta["bands"])
+    if tuple(band_names) != need:
+        raise DetectorError(f"the {detector} detector needs bands {', '.join(need)} in this "
+                            f"order, got {', '.join(band_names)}")
+    return model
+
+
 @lru_cache(maxsize=16)
 def _load(path: Path) -> CnnModel:
     """The model in one file, read once per process."""
@@ -373,29 +401,19 @@ class LearnedDetector(Detector):
         super().__init__(**kwargs)
         if not self.band_names:
             self.band_names = S2_LAND_BANDS
-        self.model = load_model(str(self.params["model"]))
+        self.model = load_model_for(str(self.params["model"]), self.band_names, "cnn")
         self.meta, self.arch = self.model.meta, self.model.arch
         self.threads = available_cores()  # in memory: the network on every core
         self.halo = self.arch.halo  # type: ignore[misc]
         self.stats_halo = 0  # type: ignore[misc]  # per-pixel histograms: no context
         self.block_align = self.arch.align  # type: ignore[misc]
-        need = tuple(self.meta["bands"])
-        if tuple(self.band_names) != need:
-            raise DetectorError(f"the cnn detector needs bands {', '.join(need)} in this "
-                                f"order, got {', '.join(self.band_names)}")
 
     def block_stats(self, state: FitState, before: np.ndarray, after: np.ndarray,
                     valid: np.ndarray) -> Partial | None:
-        h = REFLECTANCE_HISTOGRAM
-        return Partial.of(sums={"before": np.stack([h.counts(x, valid) for x in before]),
-                                "after": np.stack([h.counts(x, valid) for x in after])})
+        return reflectance_partial(before, after, valid)
 
     def end_pass(self, state: FitState, total: Partial | None) -> FitState:
-        if total is None:
-            raise DetectorError("cnn: no pixel is valid on both dates")
-        sb = image_stats(total.sums["before"])
-        sa = image_stats(total.sums["after"])
-        return {**state, "done": True, "stats_before": sb, "stats_after": sa}
+        return {**state, "done": True, **pair_stats(total, "cnn")}
 
     def apply(self, state: FitState, before: np.ndarray, after: np.ndarray,
               valid: np.ndarray | None = None) -> ChangeMap:
